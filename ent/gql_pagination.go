@@ -928,12 +928,8 @@ func (p *customerPager) applyOrder(query *CustomerProfileQuery) *CustomerProfile
 		if o.Field.column == DefaultCustomerOrder.Field.column {
 			defaultOrdered = true
 		}
-		switch o.Field.column {
-		case CustomerProfileOrderFieldNotesCount.column:
-		default:
-			if len(query.ctx.Fields) > 0 {
-				query.ctx.AppendFieldOnce(o.Field.column)
-			}
+		if len(query.ctx.Fields) > 0 {
+			query.ctx.AppendFieldOnce(o.Field.column)
 		}
 	}
 	if !defaultOrdered {
@@ -947,18 +943,9 @@ func (p *customerPager) applyOrder(query *CustomerProfileQuery) *CustomerProfile
 }
 
 func (p *customerPager) orderExpr(query *CustomerProfileQuery) sql.Querier {
-	for _, o := range p.order {
-		switch o.Field.column {
-		case CustomerProfileOrderFieldNotesCount.column:
-			direction := o.Direction
-			if p.reverse {
-				direction = direction.Reverse()
-			}
-			query = query.Order(o.Field.toTerm(direction.OrderTermOption()))
-		default:
-			if len(query.ctx.Fields) > 0 {
-				query.ctx.AppendFieldOnce(o.Field.column)
-			}
+	if len(query.ctx.Fields) > 0 {
+		for _, o := range p.order {
+			query.ctx.AppendFieldOnce(o.Field.column)
 		}
 	}
 	return sql.ExprFunc(func(b *sql.Builder) {
@@ -1270,25 +1257,6 @@ var (
 			}
 		},
 	}
-	// CustomerProfileOrderFieldNotesCount orders by NOTES_COUNT.
-	CustomerProfileOrderFieldNotesCount = &CustomerOrderField{
-		Value: func(_m *Customer) (ent.Value, error) {
-			return _m.Value("notes_count")
-		},
-		column: "notes_count",
-		toTerm: func(opts ...sql.OrderTermOption) customerprofile.OrderOption {
-			return customerprofile.ByNotesCount(
-				append(opts, sql.OrderSelectAs("notes_count"))...,
-			)
-		},
-		toCursor: func(_m *Customer) Cursor {
-			cv, _ := _m.Value("notes_count")
-			return Cursor{
-				ID:    _m.ID,
-				Value: cv,
-			}
-		},
-	}
 )
 
 // String implement fmt.Stringer interface.
@@ -1329,8 +1297,6 @@ func (f CustomerOrderField) String() string {
 		str = "MEMBERSHIP_TIER"
 	case CustomerProfileOrderFieldMembershipStatus.column:
 		str = "MEMBERSHIP_STATUS"
-	case CustomerProfileOrderFieldNotesCount.column:
-		str = "NOTES_COUNT"
 	}
 	return str
 }
@@ -1381,8 +1347,6 @@ func (f *CustomerOrderField) UnmarshalGQL(v interface{}) error {
 		*f = *CustomerProfileOrderFieldMembershipTier
 	case "MEMBERSHIP_STATUS":
 		*f = *CustomerProfileOrderFieldMembershipStatus
-	case "NOTES_COUNT":
-		*f = *CustomerProfileOrderFieldNotesCount
 	default:
 		return fmt.Errorf("%s is not a valid CustomerOrderField", str)
 	}

@@ -7,88 +7,186 @@ package resolvers
 
 import (
 	"context"
-	"fmt"
 
 	"entgo.io/contrib/entgql"
 	"github.com/google/uuid"
 	"github.com/rapportcrm/rapport/ent"
+	"github.com/rapportcrm/rapport/ent/crmauditlog"
 	"github.com/rapportcrm/rapport/graph"
 	"github.com/rapportcrm/rapport/graph/model"
+	"github.com/rapportcrm/rapport/internal/apperr"
+	"github.com/rapportcrm/rapport/internal/auth"
+	"github.com/rapportcrm/rapport/internal/customer"
+	"github.com/rapportcrm/rapport/internal/pubsub"
+	"github.com/rapportcrm/rapport/internal/tenancy"
 )
 
 // CreateCustomer is the resolver for the createCustomer field.
 func (r *mutationResolver) CreateCustomer(ctx context.Context, input model.CreateCustomerInput) (*ent.CustomerProfile, error) {
-	panic(fmt.Errorf("not implemented: CreateCustomer - createCustomer"))
+	return r.customers.Create(ctx, createInput(input))
 }
 
 // UpdateCustomer is the resolver for the updateCustomer field.
 func (r *mutationResolver) UpdateCustomer(ctx context.Context, id uuid.UUID, input model.UpdateCustomerInput) (*ent.CustomerProfile, error) {
-	panic(fmt.Errorf("not implemented: UpdateCustomer - updateCustomer"))
+	return r.customers.Update(ctx, id, updateInput(input))
 }
 
 // DeleteCustomer is the resolver for the deleteCustomer field.
 func (r *mutationResolver) DeleteCustomer(ctx context.Context, id uuid.UUID) (*model.DeleteCustomerPayload, error) {
-	panic(fmt.Errorf("not implemented: DeleteCustomer - deleteCustomer"))
+	if err := r.customers.Delete(ctx, id); err != nil {
+		return nil, err
+	}
+	return &model.DeleteCustomerPayload{DeletedID: id}, nil
 }
 
 // AddCustomerTags is the resolver for the addCustomerTags field.
 func (r *mutationResolver) AddCustomerTags(ctx context.Context, id uuid.UUID, tags []string) (*ent.CustomerProfile, error) {
-	panic(fmt.Errorf("not implemented: AddCustomerTags - addCustomerTags"))
+	return r.customers.AddTags(ctx, id, tags)
 }
 
 // RemoveCustomerTags is the resolver for the removeCustomerTags field.
 func (r *mutationResolver) RemoveCustomerTags(ctx context.Context, id uuid.UUID, tags []string) (*ent.CustomerProfile, error) {
-	panic(fmt.Errorf("not implemented: RemoveCustomerTags - removeCustomerTags"))
+	return r.customers.RemoveTags(ctx, id, tags)
 }
 
 // AddCustomerNote is the resolver for the addCustomerNote field.
 func (r *mutationResolver) AddCustomerNote(ctx context.Context, input model.AddCustomerNoteInput) (*ent.CustomerNote, error) {
-	panic(fmt.Errorf("not implemented: AddCustomerNote - addCustomerNote"))
+	pinned := input.Pinned != nil && *input.Pinned
+	return r.customers.AddNote(ctx, input.CustomerID, input.Body, pinned, actorID(ctx))
 }
 
 // UpdateCustomerNote is the resolver for the updateCustomerNote field.
 func (r *mutationResolver) UpdateCustomerNote(ctx context.Context, id uuid.UUID, input model.UpdateCustomerNoteInput) (*ent.CustomerNote, error) {
-	panic(fmt.Errorf("not implemented: UpdateCustomerNote - updateCustomerNote"))
+	return r.customers.UpdateNote(ctx, id, input.Body, input.Pinned)
 }
 
 // DeleteCustomerNote is the resolver for the deleteCustomerNote field.
 func (r *mutationResolver) DeleteCustomerNote(ctx context.Context, id uuid.UUID) (*model.DeleteCustomerNotePayload, error) {
-	panic(fmt.Errorf("not implemented: DeleteCustomerNote - deleteCustomerNote"))
+	if err := r.customers.DeleteNote(ctx, id); err != nil {
+		return nil, err
+	}
+	return &model.DeleteCustomerNotePayload{DeletedID: id}, nil
 }
 
 // Viewer is the resolver for the viewer field.
 func (r *queryResolver) Viewer(ctx context.Context) (*model.Viewer, error) {
-	panic(fmt.Errorf("not implemented: Viewer - viewer"))
+	p, ok := auth.FromContext(ctx)
+	org, ok2 := graph.OrganizationFrom(ctx)
+	if !ok || !ok2 {
+		return nil, apperr.New(apperr.Unauthenticated, "authentication required")
+	}
+	scopes := []string{}
+	for _, s := range auth.Scopes(p.Role) {
+		scopes = append(scopes, string(s))
+	}
+	return &model.Viewer{UserID: p.UserID, Role: string(p.Role), Scopes: scopes, Organization: org}, nil
 }
 
 // Customer is the resolver for the customer field.
 func (r *queryResolver) Customer(ctx context.Context, id uuid.UUID) (*ent.CustomerProfile, error) {
-	panic(fmt.Errorf("not implemented: Customer - customer"))
+	p, err := r.client.CustomerProfile.Query().Where(customerIDIs(id)).CollectFields(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c, err := p.Only(ctx)
+	if ent.IsNotFound(err) {
+		return nil, nil
+	}
+	return c, err
 }
 
 // Customers is the resolver for the customers field.
 func (r *queryResolver) Customers(ctx context.Context, after *entgql.Cursor[uuid.UUID], first *int, before *entgql.Cursor[uuid.UUID], last *int, where *ent.CustomerWhereInput, orderBy []*ent.CustomerOrder, search *string) (*ent.CustomerConnection, error) {
-	panic(fmt.Errorf("not implemented: Customers - customers"))
+	first, last, err := graph.PageSize(first, last)
+	if err != nil {
+		return nil, err
+	}
+	q := r.client.CustomerProfile.Query()
+	if search != nil {
+		p, err := r.customers.SearchPredicate(ctx, *search)
+		if err != nil {
+			return nil, err
+		}
+		if p != nil {
+			q.Where(p)
+		}
+	}
+	if len(orderBy) == 0 {
+		orderBy = []*ent.CustomerOrder{{Field: ent.CustomerProfileOrderFieldCreatedAt, Direction: entgql.OrderDirectionDesc}}
+	}
+	return q.Paginate(ctx, after, first, before, last,
+		ent.WithCustomerOrder(orderBy),
+		ent.WithCustomerFilter(where.Filter),
+	)
 }
 
 // AuditLog is the resolver for the auditLog field.
 func (r *queryResolver) AuditLog(ctx context.Context, entityID *uuid.UUID, first *int, after *entgql.Cursor[uuid.UUID]) (*ent.AuditLogEntryConnection, error) {
-	panic(fmt.Errorf("not implemented: AuditLog - auditLog"))
+	first, _, err := graph.PageSize(first, nil)
+	if err != nil {
+		return nil, err
+	}
+	q := r.client.CrmAuditLog.Query()
+	if entityID != nil {
+		q.Where(crmauditlog.EntityID(*entityID))
+	}
+	return q.Paginate(ctx, after, first, nil, nil,
+		ent.WithAuditLogEntryOrder(&ent.AuditLogEntryOrder{Field: ent.CrmAuditLogOrderFieldCreatedAt, Direction: entgql.OrderDirectionDesc}),
+	)
 }
 
 // CustomerUpdated is the resolver for the customerUpdated field.
 func (r *subscriptionResolver) CustomerUpdated(ctx context.Context, customerID uuid.UUID) (<-chan *ent.CustomerProfile, error) {
-	panic(fmt.Errorf("not implemented: CustomerUpdated - customerUpdated"))
+	tid, _ := tenancy.FromContext(ctx)
+	exists, err := r.client.CustomerProfile.Query().Where(customerIDIs(customerID)).Exist(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !exists {
+		return nil, apperr.New(apperr.NotFound, "customer %s not found", customerID)
+	}
+	msgs, cancel := r.broker.Subscribe(pubsub.CustomerTopic(tid, customerID))
+	out := make(chan *ent.CustomerProfile, 1)
+	go func() {
+		defer close(out)
+		defer cancel()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case _, ok := <-msgs:
+				if !ok {
+					return // dropped for falling behind
+				}
+				p, err := r.client.CustomerProfile.Get(ctx, customerID)
+				if err != nil {
+					return // deleted, or the connection is closing
+				}
+				select {
+				case out <- p:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}()
+	return out, nil
 }
 
 // HasTags is the resolver for the hasTags field.
 func (r *customerWhereInputResolver) HasTags(ctx context.Context, obj *ent.CustomerWhereInput, data []string) error {
-	panic(fmt.Errorf("not implemented: HasTags - hasTags"))
+	if len(data) > 0 {
+		obj.AddPredicates(customer.HasAllTags(data))
+	}
+	return nil
 }
 
 // HasAnyTag is the resolver for the hasAnyTag field.
 func (r *customerWhereInputResolver) HasAnyTag(ctx context.Context, obj *ent.CustomerWhereInput, data []string) error {
-	panic(fmt.Errorf("not implemented: HasAnyTag - hasAnyTag"))
+	if len(data) > 0 {
+		obj.AddPredicates(customer.HasAnyTag(data))
+	}
+	return nil
 }
 
 // Mutation returns graph.MutationResolver implementation.
@@ -96,6 +194,8 @@ func (r *Resolver) Mutation() graph.MutationResolver { return &mutationResolver{
 
 // Subscription returns graph.SubscriptionResolver implementation.
 func (r *Resolver) Subscription() graph.SubscriptionResolver { return &subscriptionResolver{r} }
+
+// CustomerWhereInput returns graph.CustomerWhereInputResolver implementation.
 
 type (
 	mutationResolver     struct{ *Resolver }

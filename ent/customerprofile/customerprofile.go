@@ -98,10 +98,10 @@ const (
 	// NotesColumn is the table column denoting the notes relation/edge.
 	NotesColumn = "customer_id"
 	// AliasesTable is the table that holds the aliases relation/edge.
-	AliasesTable = "identity_alias"
+	AliasesTable = "identity_aliases"
 	// AliasesInverseTable is the table name for the IdentityAlias entity.
 	// It exists in this package in order to avoid circular dependency with the "identityalias" package.
-	AliasesInverseTable = "identity_alias"
+	AliasesInverseTable = "identity_aliases"
 	// AliasesColumn is the table column denoting the aliases relation/edge.
 	AliasesColumn = "customer_id"
 )

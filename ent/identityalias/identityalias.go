@@ -36,9 +36,9 @@ const (
 	// EdgeCustomer holds the string denoting the customer edge name in mutations.
 	EdgeCustomer = "customer"
 	// Table holds the table name of the identityalias in the database.
-	Table = "identity_alias"
+	Table = "identity_aliases"
 	// CustomerTable is the table that holds the customer relation/edge.
-	CustomerTable = "identity_alias"
+	CustomerTable = "identity_aliases"
 	// CustomerInverseTable is the table name for the CustomerProfile entity.
 	// It exists in this package in order to avoid circular dependency with the "customerprofile" package.
 	CustomerInverseTable = "customer_profiles"

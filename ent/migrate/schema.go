@@ -3,6 +3,7 @@
 package migrate
 
 import (
+	"entgo.io/ent/dialect/entsql"
 	"entgo.io/ent/dialect/sql/schema"
 	"entgo.io/ent/schema/field"
 )
@@ -60,7 +61,7 @@ var (
 				Symbol:     "customer_notes_customer_profiles_notes",
 				Columns:    []*schema.Column{CustomerNotesColumns[7]},
 				RefColumns: []*schema.Column{CustomerProfilesColumns[0]},
-				OnDelete:   schema.NoAction,
+				OnDelete:   schema.Cascade,
 			},
 		},
 		Indexes: []*schema.Index{
@@ -114,11 +115,6 @@ var (
 		PrimaryKey: []*schema.Column{CustomerProfilesColumns[0]},
 		Indexes: []*schema.Index{
 			{
-				Name:    "customerprofile_tenant_id_id",
-				Unique:  false,
-				Columns: []*schema.Column{CustomerProfilesColumns[1], CustomerProfilesColumns[0]},
-			},
-			{
 				Name:    "customerprofile_tenant_id_email",
 				Unique:  false,
 				Columns: []*schema.Column{CustomerProfilesColumns[1], CustomerProfilesColumns[5]},
@@ -150,8 +146,8 @@ var (
 			},
 		},
 	}
-	// IdentityAliasColumns holds the columns for the "identity_alias" table.
-	IdentityAliasColumns = []*schema.Column{
+	// IdentityAliasesColumns holds the columns for the "identity_aliases" table.
+	IdentityAliasesColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeUUID},
 		{Name: "tenant_id", Type: field.TypeUUID},
 		{Name: "kind", Type: field.TypeEnum, Enums: []string{"AUTH_USER_ID", "EMAIL", "PHONE", "SCL_MEMBER_ID", "TEETIME_PLAYER_ID", "MESSAGING_CONTACT_ID", "MCA_V1_ZA_ID", "MCA_V1_UK_ID", "GOLF_RSA_ID"}},
@@ -161,29 +157,29 @@ var (
 		{Name: "created_at", Type: field.TypeTime},
 		{Name: "customer_id", Type: field.TypeUUID},
 	}
-	// IdentityAliasTable holds the schema information for the "identity_alias" table.
-	IdentityAliasTable = &schema.Table{
-		Name:       "identity_alias",
-		Columns:    IdentityAliasColumns,
-		PrimaryKey: []*schema.Column{IdentityAliasColumns[0]},
+	// IdentityAliasesTable holds the schema information for the "identity_aliases" table.
+	IdentityAliasesTable = &schema.Table{
+		Name:       "identity_aliases",
+		Columns:    IdentityAliasesColumns,
+		PrimaryKey: []*schema.Column{IdentityAliasesColumns[0]},
 		ForeignKeys: []*schema.ForeignKey{
 			{
-				Symbol:     "identity_alias_customer_profiles_aliases",
-				Columns:    []*schema.Column{IdentityAliasColumns[7]},
+				Symbol:     "identity_aliases_customer_profiles_aliases",
+				Columns:    []*schema.Column{IdentityAliasesColumns[7]},
 				RefColumns: []*schema.Column{CustomerProfilesColumns[0]},
-				OnDelete:   schema.NoAction,
+				OnDelete:   schema.Cascade,
 			},
 		},
 		Indexes: []*schema.Index{
 			{
 				Name:    "identityalias_tenant_id_kind_value",
 				Unique:  true,
-				Columns: []*schema.Column{IdentityAliasColumns[1], IdentityAliasColumns[2], IdentityAliasColumns[3]},
+				Columns: []*schema.Column{IdentityAliasesColumns[1], IdentityAliasesColumns[2], IdentityAliasesColumns[3]},
 			},
 			{
 				Name:    "identityalias_customer_id",
 				Unique:  false,
-				Columns: []*schema.Column{IdentityAliasColumns[7]},
+				Columns: []*schema.Column{IdentityAliasesColumns[7]},
 			},
 		},
 	}
@@ -242,7 +238,7 @@ var (
 		CrmAuditLogsTable,
 		CustomerNotesTable,
 		CustomerProfilesTable,
-		IdentityAliasTable,
+		IdentityAliasesTable,
 		OrganizationsTable,
 		OrganizationMembersTable,
 	}
@@ -250,6 +246,9 @@ var (
 
 func init() {
 	CustomerNotesTable.ForeignKeys[0].RefTable = CustomerProfilesTable
-	IdentityAliasTable.ForeignKeys[0].RefTable = CustomerProfilesTable
+	IdentityAliasesTable.ForeignKeys[0].RefTable = CustomerProfilesTable
+	IdentityAliasesTable.Annotation = &entsql.Annotation{
+		Table: "identity_aliases",
+	}
 	OrganizationMembersTable.ForeignKeys[0].RefTable = OrganizationsTable
 }

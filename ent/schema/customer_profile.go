@@ -4,6 +4,7 @@ import (
 	"entgo.io/contrib/entgql"
 	"entgo.io/ent"
 	"entgo.io/ent/dialect"
+	"entgo.io/ent/dialect/entsql"
 	"entgo.io/ent/schema"
 	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
@@ -107,17 +108,17 @@ func (CustomerProfile) Fields() []ent.Field {
 // Edges of the CustomerProfile.
 func (CustomerProfile) Edges() []ent.Edge {
 	return []ent.Edge{
+		// Notes and aliases belong to the profile: deleting it deletes them.
 		edge.To("notes", CustomerNote.Type).
-			Annotations(entgql.RelayConnection(), entgql.OrderField("NOTES_COUNT")),
+			Annotations(entgql.RelayConnection(), entsql.OnDelete(entsql.Cascade)),
 		edge.To("aliases", IdentityAlias.Type).
-			Annotations(entgql.Skip(entgql.SkipWhereInput)),
+			Annotations(entgql.Skip(entgql.SkipWhereInput), entsql.OnDelete(entsql.Cascade)),
 	}
 }
 
 // Indexes of the CustomerProfile.
 func (CustomerProfile) Indexes() []ent.Index {
 	return []ent.Index{
-		index.Fields("tenant_id", "id"),
 		index.Fields("tenant_id", "email"),
 		index.Fields("tenant_id", "phone_number"),
 		index.Fields("tenant_id", "last_name", "id"),

@@ -2,12 +2,13 @@
 package scalar
 
 import (
-	"fmt"
 	"io"
 	"strconv"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/google/uuid"
+
+	"github.com/rapportcrm/rapport/internal/apperr"
 )
 
 // MarshalUUID writes a UUID as a GraphQL ID string.
@@ -21,11 +22,11 @@ func MarshalUUID(u uuid.UUID) graphql.Marshaler {
 func UnmarshalUUID(v any) (uuid.UUID, error) {
 	s, ok := v.(string)
 	if !ok {
-		return uuid.Nil, fmt.Errorf("expected an id string, got %T", v)
+		return uuid.Nil, apperr.New(apperr.Invalid, "expected an id string, got %T", v)
 	}
 	u, err := uuid.Parse(s)
 	if err != nil {
-		return uuid.Nil, fmt.Errorf("%q is not a valid id", s)
+		return uuid.Nil, apperr.New(apperr.Invalid, "%q is not a valid id", s)
 	}
 	return u, nil
 }

@@ -1,0 +1,196 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/rapportcrm/rapport/graph"
+	"github.com/rapportcrm/rapport/internal/audit"
+	"github.com/rapportcrm/rapport/internal/auth"
+	"github.com/rapportcrm/rapport/internal/customer"
+	"github.com/rapportcrm/rapport/internal/database"
+	"github.com/rapportcrm/rapport/internal/organization"
+	"github.com/rapportcrm/rapport/internal/pubsub"
+	"github.com/rapportcrm/rapport/resolvers"
+)
+
+// App is a running (or ready to run) Rapport service.
+type App struct {
+	cfg       Config
+	log       *slog.Logger
+	DB        *database.DB
+	Redis     *redis.Client
+	Customers *customer.Service
+	Broker    *pubsub.Broker
+	handler   http.Handler
+	server    *http.Server
+	listener  net.Listener
+	done      chan error
+}
+
+// New connects to the database (applying migrations) and to Redis when
+// configured, and builds the HTTP handler. It does not listen yet.
+func New(ctx context.Context, cfg Config) (*App, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.ShutdownTimeout == 0 {
+		cfg.ShutdownTimeout = 15 * time.Second
+	}
+	verifier, err := buildVerifier(cfg)
+	if err != nil {
+		return nil, err
+	}
+	var dbOpts []database.Option
+	if cfg.WrapDriver != nil {
+		dbOpts = append(dbOpts, database.WithDriverWrapper(cfg.WrapDriver))
+	}
+	db, err := database.Open(ctx, cfg.DatabaseURL, cfg.DataDir, dbOpts...)
+	if err != nil {
+		return nil, err
+	}
+	a := &App{cfg: cfg, log: cfg.Logger, DB: db}
+	applied, err := db.Migrate(ctx)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("migrate: %w", err)
+	}
+	if len(applied) > 0 {
+		a.log.Info("applied migrations", "versions", applied)
+	}
+	db.Client.Use(audit.Hook())
+	if cfg.RedisURL != "" {
+		opts, err := redis.ParseURL(cfg.RedisURL)
+		if err != nil {
+			db.Close()
+			return nil, fmt.Errorf("parse RAPPORT_REDIS_URL: %w", err)
+		}
+		a.Redis = redis.NewClient(opts)
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		if err := a.Redis.Ping(pctx).Err(); err != nil {
+			a.Close(ctx)
+			return nil, fmt.Errorf("connect to redis: %w", err)
+		}
+	}
+	a.Broker = pubsub.NewBroker(32)
+	a.Customers = customer.NewService(db.Client, db.Dialect, a.Broker)
+	metrics := graph.NewMetrics()
+	a.handler = graph.NewServer(graph.ServerConfig{
+		Resolvers:      resolvers.New(db.Client, a.Customers, a.Broker),
+		Verifier:       verifier,
+		Orgs:           organization.NewResolver(db.Client),
+		Logger:         a.log,
+		Ready:          a.ready,
+		Metrics:        metrics,
+		AllowedOrigins: cfg.AllowedOrigins,
+	})
+	return a, nil
+}
+
+func buildVerifier(cfg Config) (auth.Verifier, error) {
+	var opts []auth.Option
+	if cfg.JWTIssuer != "" {
+		opts = append(opts, auth.WithIssuer(cfg.JWTIssuer))
+	}
+	if cfg.JWTAudience != "" {
+		opts = append(opts, auth.WithAudience(cfg.JWTAudience))
+	}
+	var vs []auth.Verifier
+	if len(cfg.JWTSecret) > 0 {
+		vs = append(vs, auth.NewHS256Verifier(cfg.JWTSecret, opts...))
+	}
+	if cfg.JWKSURL != "" {
+		vs = append(vs, auth.NewJWKSVerifier(cfg.JWKSURL, &http.Client{Timeout: 10 * time.Second}, opts...))
+	}
+	if len(vs) == 0 {
+		return nil, errors.New("no way to verify tokens: set RAPPORT_JWT_SECRET or RAPPORT_JWKS_URL (or run with --dev)")
+	}
+	if len(vs) == 1 {
+		return vs[0], nil
+	}
+	return auth.NewMultiVerifier(vs...), nil
+}
+
+func (a *App) ready(ctx context.Context) error {
+	if err := a.DB.Ping(ctx); err != nil {
+		return fmt.Errorf("database: %w", err)
+	}
+	if a.Redis != nil {
+		if err := a.Redis.Ping(ctx).Err(); err != nil {
+			return fmt.Errorf("redis: %w", err)
+		}
+	}
+	return nil
+}
+
+// Handler is the service's HTTP handler.
+func (a *App) Handler() http.Handler { return a.handler }
+
+// Start listens on the configured address and serves in the background.
+func (a *App) Start() error {
+	l, err := net.Listen("tcp", a.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", a.cfg.Addr, err)
+	}
+	a.listener = l
+	a.server = &http.Server{
+		Handler:           a.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+	}
+	a.done = make(chan error, 1)
+	go func() {
+		err := a.server.Serve(l)
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		a.done <- err
+	}()
+	return nil
+}
+
+// Addr is the address the service listens on (useful with port 0).
+func (a *App) Addr() string {
+	if a.listener == nil {
+		return a.cfg.Addr
+	}
+	return a.listener.Addr().String()
+}
+
+// Wait blocks until the server stops or ctx ends.
+func (a *App) Wait(ctx context.Context) error {
+	select {
+	case err := <-a.done:
+		return err
+	case <-ctx.Done():
+		return nil
+	}
+}
+
+// Close stops serving (letting requests finish) and releases connections.
+func (a *App) Close(ctx context.Context) error {
+	var errs []error
+	if a.server != nil {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.ShutdownTimeout)
+		defer cancel()
+		if err := a.server.Shutdown(sctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if a.Redis != nil {
+		errs = append(errs, a.Redis.Close())
+	}
+	if a.DB != nil {
+		errs = append(errs, a.DB.Close())
+	}
+	return errors.Join(errs...)
+}

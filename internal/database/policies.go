@@ -1,0 +1,104 @@
+package database
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+
+	entmigrate "github.com/rapportcrm/rapport/ent/migrate"
+)
+
+// TenantTables lists the tables that carry a tenant_id column, read from the
+// ent schema so a new tenant-owned table is covered without anyone
+// remembering to add it.
+func TenantTables() []string {
+	var out []string
+	for _, t := range entmigrate.Tables {
+		for _, c := range t.Columns {
+			if c.Name == "tenant_id" {
+				out = append(out, t.Name)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// applyPostgresPolicies enables and forces row-level security on every
+// tenant table with one policy: a row is visible and writable only when its
+// tenant_id equals the rapport.tenant_id setting of the transaction or
+// session. FORCE makes the policy apply to the table owner too; superusers
+// and BYPASSRLS roles still skip it, so production connects as an ordinary
+// role (see README). It also adds the trigram index free-text search uses.
+// Every statement is idempotent.
+func applyPostgresPolicies(ctx context.Context, conn *sql.Conn) error {
+	// Only missing pieces are created, so a service connecting as an
+	// ordinary role (which may not ALTER tables it does not own) starts fine
+	// once the owner has migrated.
+	missing, err := tablesWithoutPolicy(ctx, conn)
+	if err != nil {
+		return err
+	}
+	var hasIndex bool
+	if err := conn.QueryRowContext(ctx, "SELECT to_regclass('customer_profiles_search_trgm') IS NOT NULL").Scan(&hasIndex); err != nil {
+		return err
+	}
+	if len(missing) == 0 && hasIndex {
+		return nil
+	}
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	for _, t := range missing {
+		q := quoteIdent(t)
+		stmts := []string{
+			"ALTER TABLE " + q + " ENABLE ROW LEVEL SECURITY",
+			"ALTER TABLE " + q + " FORCE ROW LEVEL SECURITY",
+			"DROP POLICY IF EXISTS tenant_isolation ON " + q,
+			"CREATE POLICY tenant_isolation ON " + q + " USING (tenant_id::text = current_setting('" + TenantSetting + "', true)) WITH CHECK (tenant_id::text = current_setting('" + TenantSetting + "', true))",
+		}
+		for _, s := range stmts {
+			if _, err := tx.ExecContext(ctx, s); err != nil {
+				return fmt.Errorf("row-level security on %s: %w", t, err)
+			}
+		}
+	}
+	// pg_trgm is a trusted extension: a database owner may create it. Where
+	// it is unavailable, search still works, only without the index.
+	if _, err := tx.ExecContext(ctx, "SAVEPOINT trgm"); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, "CREATE EXTENSION IF NOT EXISTS pg_trgm"); err == nil {
+		if _, err := tx.ExecContext(ctx, "CREATE INDEX IF NOT EXISTS customer_profiles_search_trgm ON customer_profiles USING gin (search_text gin_trgm_ops)"); err != nil {
+			return fmt.Errorf("search index: %w", err)
+		}
+	} else if _, err := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT trgm"); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// tablesWithoutPolicy lists tenant tables whose row-level security is not
+// fully in place (enabled, forced, with the tenant_isolation policy).
+func tablesWithoutPolicy(ctx context.Context, conn *sql.Conn) ([]string, error) {
+	var missing []string
+	for _, t := range TenantTables() {
+		var ok bool
+		err := conn.QueryRowContext(ctx, `SELECT COALESCE((SELECT c.relrowsecurity AND c.relforcerowsecurity
+			FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+			WHERE c.relname = $1 AND n.nspname = current_schema()), false)
+			AND EXISTS (SELECT 1 FROM pg_policies WHERE tablename = $1 AND schemaname = current_schema() AND policyname = 'tenant_isolation')`, t).Scan(&ok)
+		if err != nil {
+			return nil, fmt.Errorf("inspect row-level security of %s: %w", t, err)
+		}
+		if !ok {
+			missing = append(missing, t)
+		}
+	}
+	return missing, nil
+}
+
+func quoteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }

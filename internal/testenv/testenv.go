@@ -1,0 +1,129 @@
+// Package testenv gives tests real databases: a fresh SQLite file always,
+// and a fresh PostgreSQL database when RAPPORT_TEST_DATABASE_URL is set. With
+// RAPPORT_TEST_REQUIRE_SERVICES=1 (CI) an unreachable service fails the test
+// instead of skipping it.
+package testenv
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"net/url"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	_ "github.com/lib/pq" // PostgreSQL driver
+
+	"github.com/rapportcrm/rapport/internal/database"
+)
+
+// AppRole is the ordinary (non-superuser) role the service connects as in
+// PostgreSQL tests, so row-level security is really in force.
+const AppRole = "rapport_app"
+
+// Target is one database a test runs against.
+type Target struct {
+	// Name is "sqlite" or "postgres".
+	Name string
+	// DatabaseURL is empty for SQLite (use DataDir) or a postgres:// URL
+	// for the application role.
+	DatabaseURL string
+	// DataDir is a fresh directory for the embedded database.
+	DataDir string
+	// AdminURL connects to the same PostgreSQL database as its owner.
+	AdminURL string
+}
+
+// Required reports whether CI demands the real services.
+func Required() bool { return os.Getenv("RAPPORT_TEST_REQUIRE_SERVICES") == "1" }
+
+// Targets returns SQLite and, when configured, PostgreSQL.
+func Targets(t testing.TB) []Target {
+	out := []Target{{Name: "sqlite", DataDir: t.TempDir()}}
+	if os.Getenv("RAPPORT_TEST_DATABASE_URL") != "" || Required() {
+		out = append(out, Postgres(t))
+	}
+	return out
+}
+
+// ForEach runs fn as a subtest per target.
+func ForEach(t *testing.T, fn func(t *testing.T, tg Target)) {
+	for _, tg := range Targets(t) {
+		t.Run(tg.Name, func(t *testing.T) { fn(t, tg) })
+	}
+}
+
+func randomSuffix() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// Postgres creates a fresh database, migrated by its owner, and returns a
+// Target whose DatabaseURL connects as the ordinary AppRole. The database
+// is dropped when the test ends.
+func Postgres(t testing.TB) Target {
+	t.Helper()
+	base := os.Getenv("RAPPORT_TEST_DATABASE_URL")
+	if base == "" {
+		t.Fatal("RAPPORT_TEST_DATABASE_URL is required (RAPPORT_TEST_REQUIRE_SERVICES=1)")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	admin, err := sql.Open("postgres", base)
+	if err != nil {
+		t.Fatalf("postgres: %v", err)
+	}
+	defer admin.Close()
+	if err := admin.PingContext(ctx); err != nil {
+		if Required() {
+			t.Fatalf("PostgreSQL at RAPPORT_TEST_DATABASE_URL is unreachable: %v", err)
+		}
+		t.Skipf("PostgreSQL unreachable: %v", err)
+	}
+	name := "rapport_t_" + randomSuffix()
+	if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatalf("create database: %v", err)
+	}
+	// The role is cluster-wide; creating it races between parallel test
+	// binaries, so a duplicate is fine.
+	_, _ = admin.ExecContext(ctx, "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '"+AppRole+"') THEN CREATE ROLE "+AppRole+" LOGIN NOSUPERUSER NOBYPASSRLS PASSWORD 'rapport'; END IF; END $$")
+	t.Cleanup(func() {
+		c, err := sql.Open("postgres", base)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		_, _ = c.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
+	})
+	ownerURL, err := database.WithDatabase(base, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner, err := database.OpenPostgres(ctx, ownerURL)
+	if err != nil {
+		t.Fatalf("open test database: %v", err)
+	}
+	defer owner.Close()
+	if _, err := owner.Migrate(ctx); err != nil {
+		t.Fatalf("migrate test database: %v", err)
+	}
+	for _, s := range []string{
+		"GRANT USAGE ON SCHEMA public TO " + AppRole,
+		"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO " + AppRole,
+		"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO " + AppRole,
+	} {
+		if _, err := owner.SQL.ExecContext(ctx, s); err != nil {
+			t.Fatalf("grant: %v", err)
+		}
+	}
+	u, _ := url.Parse(ownerURL)
+	u.User = url.UserPassword(AppRole, "rapport")
+	return Target{Name: "postgres", DatabaseURL: u.String(), AdminURL: ownerURL, DataDir: t.TempDir()}
+}
+
+// SQLiteFile returns the path of the embedded database of a target.
+func (tg Target) SQLiteFile() string { return filepath.Join(tg.DataDir, "rapport.db") }
