@@ -94,8 +94,14 @@ func TestCustomerLifecycle(t *testing.T) {
 		if str(d, "customers", "totalCount") != "1" {
 			t.Fatalf("search by phone: %v", d)
 		}
-		d = s.ok(admin, `{ customers(search: "jane do") { totalCount } }`, nil)
-		if str(d, "customers", "totalCount") != "1" {
+		// Words match names, e-mail and phone: both Jane Doe and the
+		// profile holding jane.doe@… match.
+		d = s.ok(admin, `{ customers(search: "Jane DO") { totalCount } }`, nil)
+		if str(d, "customers", "totalCount") != "2" {
+			t.Fatalf("search by words: %v", d)
+		}
+		d = s.ok(admin, `{ customers(search: "cas") { totalCount edges { node { lastName } } } }`, nil)
+		if str(d, "customers", "totalCount") != "1" || str(d, "customers", "edges", 0, "node", "lastName") != "Cast" {
 			t.Fatalf("search by name: %v", d)
 		}
 		d = s.ok(admin, `{ customers(where: {hasTags: ["VIP", "board"]}) { totalCount } }`, nil)

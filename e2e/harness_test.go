@@ -41,7 +41,7 @@ func start(t *testing.T, tg testenv.Target) *server {
 		DataDir:     tg.DataDir,
 		DatabaseURL: tg.DatabaseURL,
 		JWTSecret:   testSecret,
-		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Logger:      slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		WrapDriver:  func(d dialect.Driver) dialect.Driver { return &countingDriver{Driver: d, n: &s.queries} },
 	})
 	if err != nil {
@@ -150,6 +150,14 @@ func get(v any, path ...any) any {
 }
 
 func str(v any, path ...any) string { return fmt.Sprint(get(v, path...)) }
+
+// testWriter sends the service's warnings and errors to the test log.
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(string(bytes.TrimSpace(p)))
+	return len(p), nil
+}
 
 // countingDriver counts the statements the service sends to the database.
 type countingDriver struct {

@@ -15,11 +15,11 @@ import (
 // Metrics are the service's Prometheus metrics: HTTP requests and GraphQL
 // operations, plus the Go runtime and process collectors.
 type Metrics struct {
-	reg        *prometheus.Registry
-	httpTotal  *prometheus.CounterVec
-	httpTime   *prometheus.HistogramVec
-	opsTotal   *prometheus.CounterVec
-	opsTime    *prometheus.HistogramVec
+	reg       *prometheus.Registry
+	httpTotal *prometheus.CounterVec
+	httpTime  *prometheus.HistogramVec
+	opsTotal  *prometheus.CounterVec
+	opsTime   *prometheus.HistogramVec
 }
 
 // NewMetrics returns a fresh registry with the service's metrics.

@@ -2,8 +2,6 @@ package resolvers
 
 import (
 	"context"
-	"fmt"
-	"strings"
 
 	"github.com/google/uuid"
 
@@ -12,55 +10,70 @@ import (
 	"github.com/rapportcrm/rapport/ent/customernote"
 	"github.com/rapportcrm/rapport/ent/customerprofile"
 	"github.com/rapportcrm/rapport/ent/identityalias"
+	"github.com/rapportcrm/rapport/ent/organization"
 	"github.com/rapportcrm/rapport/ent/organizationmember"
 	"github.com/rapportcrm/rapport/internal/tenancy"
 )
 
-// nodeTables are the tenant-owned tables a global id can point into.
-var nodeTables = []string{
-	customerprofile.Table, customernote.Table, identityalias.Table,
-	crmauditlog.Table, organizationmember.Table,
-}
-
-// nodeTypes finds, in one query, which table each id lives in within the
-// caller's tenant. Ids are bare UUIDv7s, so the id alone does not say its
-// type; ids of other tenants are simply not found, exactly like ids that do
-// not exist.
+// nodeTypes finds which table each id lives in within the caller's tenant,
+// asking the likeliest tables first and stopping once every id is placed.
+// Ids are bare UUIDv7s, so an id alone does not say its type; ids of other
+// tenants are simply not found (the tenant filter applies to every query),
+// exactly like ids that do not exist.
 func (r *Resolver) nodeTypes(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]string, error) {
-	tid, ok := tenancy.FromContext(ctx)
-	if !ok || len(ids) == 0 {
-		return map[uuid.UUID]string{}, nil
-	}
-	args := []any{tid}
-	ph := make([]string, len(ids))
-	for i, id := range ids {
-		args = append(args, id)
-		ph[i] = fmt.Sprintf("$%d", i+2)
-	}
-	in := strings.Join(ph, ", ")
-	parts := make([]string, 0, len(nodeTables)+1)
-	for _, t := range nodeTables {
-		parts = append(parts, fmt.Sprintf(`SELECT id, '%s' FROM %s WHERE tenant_id = $1 AND id IN (%s)`, t, t, in))
-	}
-	// The organization is the tenant itself.
-	parts = append(parts, fmt.Sprintf(`SELECT id, 'organizations' FROM organizations WHERE id = $1 AND id IN (%s)`, in))
-	rows, err := r.client.QueryContext(ctx, strings.Join(parts, " UNION ALL "), args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
 	out := make(map[uuid.UUID]string, len(ids))
-	for rows.Next() {
-		var (
-			id    uuid.UUID
-			table string
-		)
-		if err := rows.Scan(&id, &table); err != nil {
+	tid, ok := tenancy.FromContext(ctx)
+	if !ok {
+		return out, nil
+	}
+	lookups := []struct {
+		table string
+		ids   func([]uuid.UUID) ([]uuid.UUID, error)
+	}{
+		{customerprofile.Table, func(in []uuid.UUID) ([]uuid.UUID, error) {
+			return r.client.CustomerProfile.Query().Where(customerprofile.IDIn(in...)).IDs(ctx)
+		}},
+		{customernote.Table, func(in []uuid.UUID) ([]uuid.UUID, error) {
+			return r.client.CustomerNote.Query().Where(customernote.IDIn(in...)).IDs(ctx)
+		}},
+		{identityalias.Table, func(in []uuid.UUID) ([]uuid.UUID, error) {
+			return r.client.IdentityAlias.Query().Where(identityalias.IDIn(in...)).IDs(ctx)
+		}},
+		{crmauditlog.Table, func(in []uuid.UUID) ([]uuid.UUID, error) {
+			return r.client.CrmAuditLog.Query().Where(crmauditlog.IDIn(in...)).IDs(ctx)
+		}},
+		{organizationmember.Table, func(in []uuid.UUID) ([]uuid.UUID, error) {
+			return r.client.OrganizationMember.Query().Where(organizationmember.IDIn(in...)).IDs(ctx)
+		}},
+	}
+	pending := make([]uuid.UUID, 0, len(ids))
+	for _, id := range ids {
+		if id == tid {
+			out[id] = organization.Table // the organization is the tenant itself
+			continue
+		}
+		pending = append(pending, id)
+	}
+	for _, l := range lookups {
+		if len(pending) == 0 {
+			break
+		}
+		found, err := l.ids(pending)
+		if err != nil {
 			return nil, err
 		}
-		out[id] = table
+		for _, id := range found {
+			out[id] = l.table
+		}
+		rest := pending[:0]
+		for _, id := range pending {
+			if _, ok := out[id]; !ok {
+				rest = append(rest, id)
+			}
+		}
+		pending = rest
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 func (r *Resolver) noders(ctx context.Context, ids []uuid.UUID) ([]ent.Noder, error) {

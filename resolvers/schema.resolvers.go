@@ -195,8 +195,6 @@ func (r *Resolver) Mutation() graph.MutationResolver { return &mutationResolver{
 // Subscription returns graph.SubscriptionResolver implementation.
 func (r *Resolver) Subscription() graph.SubscriptionResolver { return &subscriptionResolver{r} }
 
-// CustomerWhereInput returns graph.CustomerWhereInputResolver implementation.
-
 type (
 	mutationResolver     struct{ *Resolver }
 	subscriptionResolver struct{ *Resolver }

@@ -112,4 +112,3 @@ func setupDemo(ctx context.Context, a *app.App, secret []byte, stdout io.Writer)
 	}
 	return auth.IssueHS256(secret, auth.Principal{UserID: demoUser, Tenant: org.ID.String(), Role: auth.RoleAdmin}, 7*24*time.Hour, time.Now())
 }
-

@@ -12,6 +12,7 @@ import (
 	"entgo.io/ent/schema/mixin"
 	"github.com/google/uuid"
 
+	"github.com/rapportcrm/rapport/ent/intercept"
 	"github.com/rapportcrm/rapport/internal/tenancy"
 )
 
@@ -73,7 +74,7 @@ func tenantPredicate(id uuid.UUID) func(*sql.Selector) {
 // Interceptors of the TenantMixin.
 func (TenantMixin) Interceptors() []ent.Interceptor {
 	return []ent.Interceptor{
-		ent.TraverseFunc(func(ctx context.Context, q ent.Query) error {
+		intercept.TraverseFunc(func(ctx context.Context, q intercept.Query) error {
 			id, ok := tenancy.FromContext(ctx)
 			if !ok {
 				if tenancy.IsSystem(ctx) {
@@ -81,11 +82,7 @@ func (TenantMixin) Interceptors() []ent.Interceptor {
 				}
 				return ErrNoTenant
 			}
-			w, ok := q.(wherePer)
-			if !ok {
-				return errors.New("tenancy: query does not support predicates")
-			}
-			w.WhereP(tenantPredicate(id))
+			q.WhereP(tenantPredicate(id))
 			return nil
 		}),
 	}

@@ -20,6 +20,9 @@ import (
 	"modernc.org/sqlite"
 
 	"github.com/rapportcrm/rapport/ent"
+	// The runtime registers the schema's defaults, hooks and interceptors
+	// (the tenant filter among them): without it they would silently not run.
+	_ "github.com/rapportcrm/rapport/ent/runtime"
 )
 
 var registerSQLite sync.Once

@@ -1,0 +1,96 @@
+package database_test
+
+import (
+	"context"
+	"database/sql"
+	"testing"
+
+	"github.com/google/uuid"
+
+	"github.com/rapportcrm/rapport/internal/database"
+	"github.com/rapportcrm/rapport/internal/organization"
+	"github.com/rapportcrm/rapport/internal/tenancy"
+	"github.com/rapportcrm/rapport/internal/testenv"
+)
+
+// TestRowLevelSecurity proves the PostgreSQL backstop: connected as the
+// ordinary application role, a raw query without the tenant setting sees no
+// row, with another tenant's setting sees only that tenant's rows, and a row
+// cannot be written into another tenant.
+func TestRowLevelSecurity(t *testing.T) {
+	if !testenv.Required() && testenvPostgresURL() == "" {
+		t.Skip("RAPPORT_TEST_DATABASE_URL not set")
+	}
+	tg := testenv.Postgres(t)
+	ctx := context.Background()
+	db, err := database.OpenPostgres(ctx, tg.DatabaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Migrate(ctx); err != nil {
+		t.Fatalf("migrate as application role: %v", err)
+	}
+	orgA, err := organization.Ensure(ctx, db.Client, "rls-a", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	orgB, err := organization.Ensure(ctx, db.Client, "rls-b", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, org := range []uuid.UUID{orgA.ID, orgA.ID, orgB.ID} {
+		_, err := db.Client.CustomerProfile.Create().SetEmail(uuid.NewString() + "@x.co.za").
+			SetSearchText("r").Save(tenancy.WithTenant(ctx, org))
+		if err != nil {
+			t.Fatalf("create %d: %v", i, err)
+		}
+	}
+	count := func(setting string) int {
+		conn, err := db.SQL.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		if _, err := conn.ExecContext(ctx, "SELECT set_config('rapport.tenant_id', $1, false)", setting); err != nil {
+			t.Fatal(err)
+		}
+		var n int
+		if err := conn.QueryRowContext(ctx, "SELECT count(*) FROM customer_profiles").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	raw, err := sql.Open("postgres", tg.DatabaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	var n int
+	if err := raw.QueryRowContext(ctx, "SELECT count(*) FROM customer_profiles").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 0 {
+		t.Fatalf("a raw query without the tenant setting saw %d rows; want 0", n)
+	}
+	if got := count(orgA.ID.String()); got != 2 {
+		t.Fatalf("tenant A sees %d rows, want 2", got)
+	}
+	if got := count(orgB.ID.String()); got != 1 {
+		t.Fatalf("tenant B sees %d rows, want 1", got)
+	}
+	// Writing a row for tenant B while scoped to tenant A is refused.
+	tx, err := raw.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, "SELECT set_config('rapport.tenant_id', $1, true)", orgA.ID.String()); err != nil {
+		t.Fatal(err)
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO customer_profiles (id, tenant_id, created_at, updated_at, external_ids, status, lifecycle_stage, lifetime_value, activity_count_30d, booking_count_30d, email_opt_in, sms_opt_in, push_opt_in, whatsapp_opt_in, search_text)
+		VALUES ($1, $2, now(), now(), '{}', 'ACTIVE', 'PROSPECT', 0, 0, 0, false, false, false, false, '')`, uuid.New(), orgB.ID)
+	if err == nil {
+		t.Fatal("inserting another tenant's row succeeded; row-level security should refuse it")
+	}
+}
