@@ -40,6 +40,7 @@ func start(t *testing.T, tg testenv.Target) *server {
 		Addr:        "127.0.0.1:0",
 		DataDir:     tg.DataDir,
 		DatabaseURL: tg.DatabaseURL,
+		RedisURL:    tg.RedisURL,
 		JWTSecret:   testSecret,
 		Logger:      slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		WrapDriver:  func(d dialect.Driver) dialect.Driver { return &countingDriver{Driver: d, n: &s.queries} },
@@ -98,7 +99,22 @@ func (r gqlResponse) code() string {
 // do posts a GraphQL operation over HTTP.
 func (s *server) do(token, query string, vars map[string]any) gqlResponse {
 	s.t.Helper()
-	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
+	return s.post(token, map[string]any{"query": query, "variables": vars})
+}
+
+// doExt posts an operation with request extensions (persisted queries).
+func (s *server) doExt(token, query string, ext map[string]any) gqlResponse {
+	s.t.Helper()
+	req := map[string]any{"extensions": ext}
+	if query != "" {
+		req["query"] = query
+	}
+	return s.post(token, req)
+}
+
+func (s *server) post(token string, payload map[string]any) gqlResponse {
+	s.t.Helper()
+	body, _ := json.Marshal(payload)
 	req, _ := http.NewRequest(http.MethodPost, s.url+"/graphql", bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	if token != "" {

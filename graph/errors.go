@@ -41,6 +41,9 @@ func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 		case errors.As(err, &nf), isNodeNotFound(err):
 			gerr.Message = "not found"
 			gerr.Extensions["code"] = string(apperr.NotFound)
+		case gerr.Extensions["code"] == "PERSISTED_QUERY_NOT_FOUND":
+			// Apollo and other APQ clients retry with the full query on
+			// exactly this code: keep it.
 		case isGraphQLRequestError(gerr):
 			// Parse, validation and argument-coercion errors are the
 			// caller's to fix: their message is safe and useful.
@@ -63,5 +66,5 @@ func isNodeNotFound(err error) bool {
 // (syntax, unknown field, wrong argument type) rather than a resolver failing.
 func isGraphQLRequestError(e *gqlerror.Error) bool {
 	code, _ := e.Extensions["code"].(string)
-	return strings.HasPrefix(code, "GRAPHQL_") || code == "PERSISTED_QUERY_NOT_FOUND" || e.Rule != ""
+	return strings.HasPrefix(code, "GRAPHQL_") || code == "COMPLEXITY_LIMIT_EXCEEDED" || e.Rule != ""
 }

@@ -35,6 +35,8 @@ type Target struct {
 	DataDir string
 	// AdminURL connects to the same PostgreSQL database as its owner.
 	AdminURL string
+	// RedisURL, when set, connects the service to Redis.
+	RedisURL string
 }
 
 // Required reports whether CI demands the real services.
