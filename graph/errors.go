@@ -66,5 +66,6 @@ func isNodeNotFound(err error) bool {
 // (syntax, unknown field, wrong argument type) rather than a resolver failing.
 func isGraphQLRequestError(e *gqlerror.Error) bool {
 	code, _ := e.Extensions["code"].(string)
-	return strings.HasPrefix(code, "GRAPHQL_") || code == "COMPLEXITY_LIMIT_EXCEEDED" || e.Rule != ""
+	return strings.HasPrefix(code, "GRAPHQL_") || code == "COMPLEXITY_LIMIT_EXCEEDED" ||
+		code == string(apperr.Invalid) || e.Rule != ""
 }

@@ -96,7 +96,9 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 }
 
 func buildVerifier(cfg Config) (auth.Verifier, error) {
-	var opts []auth.Option
+	// Issuer and audience are the identity provider's: they apply to
+	// JWKS-verified tokens, not to tokens Rapport issues itself.
+	opts := []auth.Option{auth.WithLeeway(30 * time.Second), auth.WithLogger(cfg.Logger)}
 	if cfg.JWTIssuer != "" {
 		opts = append(opts, auth.WithIssuer(cfg.JWTIssuer))
 	}
@@ -105,7 +107,7 @@ func buildVerifier(cfg Config) (auth.Verifier, error) {
 	}
 	var vs []auth.Verifier
 	if len(cfg.JWTSecret) > 0 {
-		vs = append(vs, auth.NewHS256Verifier(cfg.JWTSecret, opts...))
+		vs = append(vs, auth.NewHS256Verifier(cfg.JWTSecret, auth.WithLeeway(30*time.Second)))
 	}
 	if cfg.JWKSURL != "" {
 		vs = append(vs, auth.NewJWKSVerifier(cfg.JWKSURL, &http.Client{Timeout: 10 * time.Second}, opts...))
