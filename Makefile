@@ -35,7 +35,7 @@ lint:
 
 ## check-generated: fail when generated code differs from what its sources produce
 check-generated: generate
-	@git diff --exit-code -- ent graph resolvers || (echo "generated code is out of date: run make generate and commit"; exit 1)
+	@git diff --exit-code -- ent graph resolvers go.mod go.sum || (echo "generated code is out of date: run make generate and commit"; exit 1)
 
 ## run: the service with the embedded database and demo data
 run:
