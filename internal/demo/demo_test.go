@@ -14,7 +14,9 @@ import (
 	"modernc.org/sqlite"
 
 	"github.com/rapportcrm/rapport/ent"
+	"github.com/rapportcrm/rapport/ent/crmauditlog"
 	"github.com/rapportcrm/rapport/ent/customerprofile"
+	"github.com/rapportcrm/rapport/internal/audit"
 	"github.com/rapportcrm/rapport/internal/identity"
 	"github.com/rapportcrm/rapport/internal/tenancy"
 )
@@ -166,6 +168,8 @@ func openSQLite(t *testing.T, name string) *ent.Client {
 func TestEnsure(t *testing.T) {
 	ctx := context.Background()
 	client := openSQLite(t, "demo_test")
+	// The app installs the audit hook; Ensure must work with it.
+	client.Use(audit.Hook())
 	org, err := client.Organization.Create().SetName("Demo").SetSlug("demo").Save(tenancy.WithSystem(ctx))
 	if err != nil {
 		t.Fatal(err)
@@ -201,6 +205,10 @@ func TestEnsure(t *testing.T) {
 	}
 	if n := client.CustomerNote.Query().CountX(tctx); n != wantNotes {
 		t.Errorf("%d notes, want %d", n, wantNotes)
+	}
+
+	if n := client.CrmAuditLog.Query().Where(crmauditlog.ActorID("demo")).CountX(tctx); n != 1000+want+wantNotes {
+		t.Errorf("%d audit entries by the demo actor, want %d", n, 1000+want+wantNotes)
 	}
 
 	// Rows are stamped with the tenant and readable with their search text.

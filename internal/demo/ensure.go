@@ -13,6 +13,7 @@ import (
 	// The runtime registers the tenant hooks and the id defaults; without it
 	// creates would skip the tenant stamp.
 	_ "github.com/rapportcrm/rapport/ent/runtime"
+	"github.com/rapportcrm/rapport/internal/audit"
 	"github.com/rapportcrm/rapport/internal/identity"
 	"github.com/rapportcrm/rapport/internal/tenancy"
 )
@@ -33,6 +34,9 @@ func Ensure(ctx context.Context, client *ent.Client, orgID uuid.UUID, n int, now
 		return 0, nil
 	}
 	ctx = tenancy.WithTenant(ctx, orgID)
+	// With the audit hook installed every row leaves an entry; naming the
+	// actor tells staff reading the trail where these customers came from.
+	ctx = audit.WithActor(ctx, audit.Actor{ID: "demo", Type: "system"})
 	have, err := client.CustomerProfile.Query().Count(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("demo: count profiles: %w", err)

@@ -4,7 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/google/uuid"
 	"github.com/lib/pq"
@@ -81,100 +84,158 @@ func targets(ctx context.Context, db *sql.DB, tenantID uuid.UUID) (profiles, ali
 	return profiles, aliases, nil
 }
 
-// copyPostgres writes the rows with COPY, one tenant-scoped transaction per
-// pgBatch profiles. Profiles are written before their aliases so the foreign
-// key holds at every row.
+// pgWorkers is the most COPY streams run at once. One stream keeps one
+// PostgreSQL backend busy (index maintenance is the cost, not this process),
+// so a stream per core lets the server use them all.
+const pgWorkers = 4
+
+// copyPostgres writes the rows with COPY in tenant-scoped transactions of
+// pgBatch profiles, several at a time. Rows are numbered before they are
+// handed out, so concurrent batches never produce the same keys. A failure
+// stops the run; batches already committed stay.
 func copyPostgres(ctx context.Context, db *sql.DB, g *generator, n int, bar *progressbar.ProgressBar) (Stats, error) {
-	var st Stats
 	tenantID, err := uuid.Parse(g.tenant)
 	if err != nil {
-		return st, err
+		return Stats{}, err
 	}
 	pt, at, err := targets(ctx, db, tenantID)
 	if err != nil {
-		return st, err
+		return Stats{}, err
 	}
-	rows := make([]row, 0, min(n, pgBatch))
-	vals := make([]any, len(profileColumns))
-	avals := make([]any, len(aliasColumns))
-	for start := 0; start < n; start += pgBatch {
-		end := min(start+pgBatch, n)
-		aliases := 0
-		err := inTenantTx(ctx, db, tenantID, func(tx *sql.Tx) error {
-			rows = rows[:0]
-			q, err := pt.begin(ctx, tx)
-			if err != nil {
-				return fmt.Errorf("stage profiles: %w", err)
+	batches := (n + pgBatch - 1) / pgBatch
+	workers := min(runtime.GOMAXPROCS(0), pgWorkers, batches)
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		nextBatch atomic.Int64
+		wg        sync.WaitGroup
+		mu        sync.Mutex
+		st        Stats
+		firstErr  error
+	)
+	for range workers {
+		wg.Add(1)
+		go func(g *generator) {
+			defer wg.Done()
+			w := &pgWriter{g: g, bar: bar, profiles: pt, aliases: at, tenantID: tenantID}
+			for {
+				b := int(nextBatch.Add(1) - 1)
+				if b >= batches || ctx.Err() != nil {
+					return
+				}
+				start, end := b*pgBatch, min((b+1)*pgBatch, n)
+				aliases, err := w.batch(ctx, db, start, end)
+				mu.Lock()
+				if err != nil {
+					if firstErr == nil {
+						firstErr = fmt.Errorf("seed: rows %d–%d: %w", start, end, err)
+					}
+					cancel()
+				} else {
+					st.Profiles += end - start
+					st.Aliases += aliases
+				}
+				mu.Unlock()
+				if err != nil {
+					return
+				}
 			}
-			stmt, err := tx.PrepareContext(ctx, q)
+		}(g.fork())
+	}
+	wg.Wait()
+	return st, firstErr
+}
+
+// pgWriter copies batches on behalf of one worker, reusing its buffers.
+type pgWriter struct {
+	g        *generator
+	bar      *progressbar.ProgressBar
+	profiles target
+	aliases  target
+	tenantID uuid.UUID
+	rows     []row
+	vals     []any
+	avals    []any
+}
+
+// batch writes profiles start..end-1 and their aliases in one transaction
+// and returns the number of aliases written.
+func (w *pgWriter) batch(ctx context.Context, db *sql.DB, start, end int) (aliases int, err error) {
+	g := w.g
+	if w.vals == nil {
+		w.vals = make([]any, len(profileColumns))
+		w.avals = make([]any, len(aliasColumns))
+	}
+	err = inTenantTx(ctx, db, w.tenantID, func(tx *sql.Tx) error {
+		w.rows = w.rows[:0]
+		q, err := w.profiles.begin(ctx, tx)
+		if err != nil {
+			return fmt.Errorf("stage profiles: %w", err)
+		}
+		stmt, err := tx.PrepareContext(ctx, q)
+		if err != nil {
+			return fmt.Errorf("copy profiles: %w", err)
+		}
+		defer stmt.Close()
+		for i := start; i < end; i++ {
+			rw, err := g.next(i)
 			if err != nil {
+				return err
+			}
+			w.rows = append(w.rows, rw)
+			g.profileValues(w.vals, &w.rows[len(w.rows)-1])
+			if _, err := stmt.ExecContext(ctx, w.vals...); err != nil {
 				return fmt.Errorf("copy profiles: %w", err)
 			}
-			defer stmt.Close()
-			for i := start; i < end; i++ {
-				rw, err := g.next(i)
-				if err != nil {
+			if w.bar != nil && (i-start+1)%1000 == 0 {
+				_ = w.bar.Add(1000)
+			}
+		}
+		if w.bar != nil {
+			_ = w.bar.Add((end - start) % 1000)
+		}
+		if _, err := stmt.ExecContext(ctx); err != nil {
+			return fmt.Errorf("copy profiles: %w", err)
+		}
+		if err := w.profiles.finish(ctx, tx); err != nil {
+			return fmt.Errorf("insert staged profiles: %w", err)
+		}
+
+		q, err = w.aliases.begin(ctx, tx)
+		if err != nil {
+			return fmt.Errorf("stage identity aliases: %w", err)
+		}
+		astmt, err := tx.PrepareContext(ctx, q)
+		if err != nil {
+			return fmt.Errorf("copy identity aliases: %w", err)
+		}
+		defer astmt.Close()
+		for i := range w.rows {
+			rw := &w.rows[i]
+			for _, k := range [...]struct {
+				kind  string
+				value any
+			}{{"EMAIL", rw.email}, {"PHONE", rw.phone}} {
+				if k.value == nil {
+					continue
+				}
+				if err := g.aliasValues(w.avals, rw, k.kind, k.value.(string)); err != nil {
 					return err
 				}
-				rows = append(rows, rw)
-				g.profileValues(vals, &rows[len(rows)-1])
-				if _, err := stmt.ExecContext(ctx, vals...); err != nil {
-					return fmt.Errorf("copy profiles: %w", err)
+				if _, err := astmt.ExecContext(ctx, w.avals...); err != nil {
+					return fmt.Errorf("copy identity aliases: %w", err)
 				}
-				if bar != nil && (i+1)%1000 == 0 {
-					_ = bar.Add(1000)
-				}
+				aliases++
 			}
-			if _, err := stmt.ExecContext(ctx); err != nil {
-				return fmt.Errorf("copy profiles: %w", err)
-			}
-			if err := pt.finish(ctx, tx); err != nil {
-				return fmt.Errorf("insert staged profiles: %w", err)
-			}
-
-			q, err = at.begin(ctx, tx)
-			if err != nil {
-				return fmt.Errorf("stage identity aliases: %w", err)
-			}
-			astmt, err := tx.PrepareContext(ctx, q)
-			if err != nil {
-				return fmt.Errorf("copy identity aliases: %w", err)
-			}
-			defer astmt.Close()
-			for i := range rows {
-				rw := &rows[i]
-				for _, k := range [...]struct {
-					kind  string
-					value any
-				}{{"EMAIL", rw.email}, {"PHONE", rw.phone}} {
-					if k.value == nil {
-						continue
-					}
-					if err := g.aliasValues(avals, rw, k.kind, k.value.(string)); err != nil {
-						return err
-					}
-					if _, err := astmt.ExecContext(ctx, avals...); err != nil {
-						return fmt.Errorf("copy identity aliases: %w", err)
-					}
-					aliases++
-				}
-			}
-			if _, err := astmt.ExecContext(ctx); err != nil {
-				return fmt.Errorf("copy identity aliases: %w", err)
-			}
-			if err := at.finish(ctx, tx); err != nil {
-				return fmt.Errorf("insert staged identity aliases: %w", err)
-			}
-			return nil
-		})
-		if err != nil {
-			return st, fmt.Errorf("seed: rows %d–%d: %w", start, end, err)
 		}
-		st.Profiles += end - start
-		st.Aliases += aliases
-		if bar != nil {
-			_ = bar.Set(st.Profiles)
+		if _, err := astmt.ExecContext(ctx); err != nil {
+			return fmt.Errorf("copy identity aliases: %w", err)
 		}
-	}
-	return st, nil
+		if err := w.aliases.finish(ctx, tx); err != nil {
+			return fmt.Errorf("insert staged identity aliases: %w", err)
+		}
+		return nil
+	})
+	return aliases, err
 }

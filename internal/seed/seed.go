@@ -146,7 +146,8 @@ type template struct {
 // name is a first name or surname with its e-mail form.
 type name struct{ text, local string }
 
-// generator makes the rows of one run. It is not safe for concurrent use.
+// generator makes the rows of one run. It is not safe for concurrent use;
+// fork gives each goroutine its own.
 type generator struct {
 	r         *rand.Rand
 	tenant    string
@@ -215,6 +216,15 @@ func newGenerator(tenantID uuid.UUID, phoneBase int64, now time.Time) *generator
 		g.lasts = append(g.lasts, name{l, demo.EmailLocal(l)})
 	}
 	return g
+}
+
+// fork returns a generator for another goroutine: it shares the read-only
+// templates and names and has its own random stream and buffer.
+func (g *generator) fork() *generator {
+	c := *g
+	c.r = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+	c.buf = nil
+	return &c
 }
 
 func mapKeys(m map[string]bool) func(func(string) bool) {

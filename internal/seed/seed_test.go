@@ -3,6 +3,7 @@ package seed
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -26,7 +27,11 @@ import (
 	"github.com/rapportcrm/rapport/internal/tenancy"
 )
 
-var bulk = flag.Int("seed.bulk", 0, "with RAPPORT_TEST_DATABASE_URL: seed this many profiles into a scratch schema and report the time")
+var (
+	bulk     = flag.Int("seed.bulk", 0, "with RAPPORT_TEST_DATABASE_URL: seed this many profiles into a scratch schema and report the time")
+	bulkTrgm = flag.Bool("seed.trgm", false, "with -seed.bulk: add the trigram search index the production schema has")
+	bulkRLS  = flag.Bool("seed.rls", false, "with -seed.bulk: seed as an ordinary role under row-level security")
+)
 
 var registerSQLite sync.Once
 
@@ -263,7 +268,9 @@ func TestPostgres(t *testing.T) {
 	if _, err := Profiles(ctx, app, dialect.Postgres, tid, 1500, nil); err != nil {
 		t.Fatalf("second run: %v", err)
 	}
-	if _, err := Profiles(ctx, app, dialect.Postgres, other, 10, nil); err != nil {
+	// The schema owner is not bound by row-level security, so this run
+	// copies straight into the tables instead of through staging tables.
+	if _, err := Profiles(ctx, db, dialect.Postgres, other, 10, nil); err != nil {
 		t.Fatalf("other tenant: %v", err)
 	}
 	t.Logf("20,000 profiles in %v", st.Elapsed)
@@ -276,6 +283,9 @@ func TestPostgres(t *testing.T) {
 	}
 	if n := client.IdentityAlias.Query().CountX(tctx); n != 43_000 {
 		t.Errorf("%d aliases, want 43000", n)
+	}
+	if n := client.CustomerProfile.Query().CountX(tenancy.WithTenant(ctx, other)); n != 10 {
+		t.Errorf("other tenant has %d profiles, want 10", n)
 	}
 	ps, err := client.CustomerProfile.Query().Limit(200).All(tctx)
 	if err != nil {
@@ -294,21 +304,38 @@ func TestPostgres(t *testing.T) {
 	}
 }
 
-// TestPostgresBulk times a large run: go test ./internal/seed -run
-// PostgresBulk -seed.bulk=1000000 -v with RAPPORT_TEST_DATABASE_URL set.
+// TestPostgresBulk times a large run, e.g. with RAPPORT_TEST_DATABASE_URL set:
+// go test ./internal/seed -run PostgresBulk -v -timeout 30m -seed.bulk=1000000 [-seed.trgm] [-seed.rls]
 func TestPostgresBulk(t *testing.T) {
 	if *bulk <= 0 {
 		t.Skip("-seed.bulk not set")
 	}
-	_, db, _ := postgres(t)
-	if os.Getenv("SEED_BULK_SEARCH_INDEX") != "" {
-		// The production schema also has a trigram index for search.
-		if _, err := db.Exec("CREATE EXTENSION IF NOT EXISTS pg_trgm WITH SCHEMA public"); err != nil {
+	dsn, db, _ := postgres(t)
+	if *bulkTrgm {
+		// An extension lives in one schema per database. Use it where it
+		// is, or install it in the scratch schema so that dropping the
+		// schema leaves the database as it was.
+		var ext string
+		err := db.QueryRow("SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'pg_trgm'").Scan(&ext)
+		if errors.Is(err, sql.ErrNoRows) {
+			if err = db.QueryRow("SELECT current_schema()").Scan(&ext); err == nil {
+				_, err = db.Exec("CREATE EXTENSION pg_trgm WITH SCHEMA " + ext)
+			}
+		}
+		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := db.Exec("CREATE INDEX customer_profiles_search_trgm ON customer_profiles USING gin (search_text public.gin_trgm_ops)"); err != nil {
+		if _, err := db.Exec("CREATE INDEX customer_profiles_search_trgm ON customer_profiles USING gin (search_text " + ext + ".gin_trgm_ops)"); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if *bulkRLS {
+		app, err := sql.Open("postgres", enableRLS(t, db, dsn))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer app.Close()
+		db = app
 	}
 	var progress io.Writer
 	if testing.Verbose() {
@@ -318,6 +345,6 @@ func TestPostgresBulk(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("%d profiles and %d aliases in %v (%.0f profiles/s)", st.Profiles, st.Aliases,
-		st.Elapsed.Round(time.Millisecond), float64(st.Profiles)/st.Elapsed.Seconds())
+	t.Logf("%d profiles and %d aliases in %v (%.0f profiles/s; trigram index %v, row-level security %v)",
+		st.Profiles, st.Aliases, st.Elapsed.Round(time.Millisecond), float64(st.Profiles)/st.Elapsed.Seconds(), *bulkTrgm, *bulkRLS)
 }

@@ -1,0 +1,140 @@
+package main
+
+import (
+	"cmp"
+	"fmt"
+	"io"
+	"maps"
+	"math"
+	"slices"
+	"strconv"
+	"text/tabwriter"
+	"time"
+)
+
+// result is one scenario measured at one client count.
+type result struct {
+	scenario string
+	clients  int
+	elapsed  time.Duration
+	// latencies are sorted ascending.
+	latencies []time.Duration
+	errors    int
+	failures  map[string]int
+}
+
+// newResult merges the workers' measurements.
+func newResult(name string, clients int, elapsed time.Duration, workers []*worker) result {
+	r := result{scenario: name, clients: clients, elapsed: elapsed, failures: map[string]int{}}
+	for _, w := range workers {
+		r.latencies = append(r.latencies, w.latencies...)
+		r.errors += w.errors
+		for msg, n := range w.failures {
+			r.failures[msg] += n
+		}
+	}
+	slices.Sort(r.latencies)
+	return r
+}
+
+// requests is the number of requests measured, failed ones included.
+func (r result) requests() int { return len(r.latencies) }
+
+// throughput is requests per second over the measured window.
+func (r result) throughput() float64 { return float64(r.requests()) / r.elapsed.Seconds() }
+
+// percentile is the nearest-rank percentile (0 < p ≤ 1): the smallest
+// latency that at least p of the requests did not exceed.
+func (r result) percentile(p float64) time.Duration {
+	n := len(r.latencies)
+	if n == 0 {
+		return 0
+	}
+	i := int(math.Ceil(p*float64(n))) - 1
+	return r.latencies[min(max(i, 0), n-1)]
+}
+
+// max is the slowest request's latency.
+func (r result) max() time.Duration { return r.percentile(1) }
+
+// ms formats d in milliseconds with two decimals.
+func ms(d time.Duration) string {
+	return strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'f', 2, 64)
+}
+
+// printResults prints one aligned row per scenario and client count,
+// figures right-aligned so that their magnitudes line up.
+func printResults(w io.Writer, results []result) {
+	width := len("scenario")
+	for _, r := range results {
+		width = max(width, len(r.scenario))
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "%-*s\tclients\trequests\treq/s\tp50 ms\tp90 ms\tp99 ms\tmax ms\terrors\t\n", width, "scenario")
+	for _, r := range results {
+		fmt.Fprintf(tw, "%-*s\t%d\t%d\t%.0f\t%s\t%s\t%s\t%s\t%d\t\n",
+			width, r.scenario, r.clients, r.requests(), r.throughput(),
+			ms(r.percentile(0.50)), ms(r.percentile(0.90)), ms(r.percentile(0.99)), ms(r.max()), r.errors)
+	}
+	tw.Flush()
+}
+
+// printFailures lists what went wrong, most frequent first.
+func printFailures(w io.Writer, results []result) {
+	for _, r := range results {
+		if r.errors == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "\nfailures of %s at %d clients:\n", r.scenario, r.clients)
+		msgs := slices.SortedFunc(maps.Keys(r.failures), func(a, b string) int {
+			return cmp.Or(cmp.Compare(r.failures[b], r.failures[a]), cmp.Compare(a, b))
+		})
+		for _, m := range msgs {
+			fmt.Fprintf(w, "  %7d  %s\n", r.failures[m], m)
+		}
+	}
+}
+
+// target is a figure the service promises.
+type target struct {
+	desc     string
+	scenario string
+	clients  int
+	met      func(result) bool
+	figure   func(result) string
+}
+
+var targets = []target{
+	{
+		desc: "customer(id) p99 at 1 client < 10 ms", scenario: "customer(id)", clients: 1,
+		met:    func(r result) bool { return r.percentile(0.99) < 10*time.Millisecond },
+		figure: func(r result) string { return ms(r.percentile(0.99)) + " ms" },
+	},
+	{
+		desc: "customer(id) ≥ 2,000 req/s at 16 clients", scenario: "customer(id)", clients: 16,
+		met:    func(r result) bool { return r.throughput() >= 2000 },
+		figure: func(r result) string { return fmt.Sprintf("%.0f req/s", r.throughput()) },
+	},
+}
+
+// printTargets prints each target with the measured figure and whether it
+// was met. A run that failed requests meets nothing: its figures describe
+// errors, not answers.
+func printTargets(w io.Writer, results []result) {
+	fmt.Fprintln(w, "\ntargets")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, t := range targets {
+		i := slices.IndexFunc(results, func(r result) bool { return r.scenario == t.scenario && r.clients == t.clients })
+		if i < 0 {
+			fmt.Fprintf(tw, "  %s\t-\tnot measured (add %d to -clients)\n", t.desc, t.clients)
+			continue
+		}
+		r := results[i]
+		verdict := "MISSED"
+		if t.met(r) && r.errors == 0 {
+			verdict = "met"
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", t.desc, t.figure(r), verdict)
+	}
+	tw.Flush()
+}
