@@ -16,12 +16,18 @@ import (
 	"entgo.io/ent/dialect"
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
+	"github.com/rapportcrm/rapport/ent/activity"
+	"github.com/rapportcrm/rapport/ent/apikey"
 	"github.com/rapportcrm/rapport/ent/crmauditlog"
 	"github.com/rapportcrm/rapport/ent/customernote"
 	"github.com/rapportcrm/rapport/ent/customerprofile"
+	"github.com/rapportcrm/rapport/ent/duplicatecandidate"
 	"github.com/rapportcrm/rapport/ent/identityalias"
+	"github.com/rapportcrm/rapport/ent/mergerecord"
 	"github.com/rapportcrm/rapport/ent/organization"
 	"github.com/rapportcrm/rapport/ent/organizationmember"
+	"github.com/rapportcrm/rapport/ent/outboxevent"
+	"github.com/rapportcrm/rapport/ent/synclog"
 
 	stdsql "database/sql"
 )
@@ -31,18 +37,30 @@ type Client struct {
 	config
 	// Schema is the client for creating, migrating and dropping schema.
 	Schema *migrate.Schema
+	// Activity is the client for interacting with the Activity builders.
+	Activity *ActivityClient
+	// ApiKey is the client for interacting with the ApiKey builders.
+	ApiKey *ApiKeyClient
 	// CrmAuditLog is the client for interacting with the CrmAuditLog builders.
 	CrmAuditLog *CrmAuditLogClient
 	// CustomerNote is the client for interacting with the CustomerNote builders.
 	CustomerNote *CustomerNoteClient
 	// CustomerProfile is the client for interacting with the CustomerProfile builders.
 	CustomerProfile *CustomerProfileClient
+	// DuplicateCandidate is the client for interacting with the DuplicateCandidate builders.
+	DuplicateCandidate *DuplicateCandidateClient
 	// IdentityAlias is the client for interacting with the IdentityAlias builders.
 	IdentityAlias *IdentityAliasClient
+	// MergeRecord is the client for interacting with the MergeRecord builders.
+	MergeRecord *MergeRecordClient
 	// Organization is the client for interacting with the Organization builders.
 	Organization *OrganizationClient
 	// OrganizationMember is the client for interacting with the OrganizationMember builders.
 	OrganizationMember *OrganizationMemberClient
+	// OutboxEvent is the client for interacting with the OutboxEvent builders.
+	OutboxEvent *OutboxEventClient
+	// SyncLog is the client for interacting with the SyncLog builders.
+	SyncLog *SyncLogClient
 }
 
 // NewClient creates a new client configured with the given options.
@@ -54,12 +72,18 @@ func NewClient(opts ...Option) *Client {
 
 func (c *Client) init() {
 	c.Schema = migrate.NewSchema(c.driver)
+	c.Activity = NewActivityClient(c.config)
+	c.ApiKey = NewApiKeyClient(c.config)
 	c.CrmAuditLog = NewCrmAuditLogClient(c.config)
 	c.CustomerNote = NewCustomerNoteClient(c.config)
 	c.CustomerProfile = NewCustomerProfileClient(c.config)
+	c.DuplicateCandidate = NewDuplicateCandidateClient(c.config)
 	c.IdentityAlias = NewIdentityAliasClient(c.config)
+	c.MergeRecord = NewMergeRecordClient(c.config)
 	c.Organization = NewOrganizationClient(c.config)
 	c.OrganizationMember = NewOrganizationMemberClient(c.config)
+	c.OutboxEvent = NewOutboxEventClient(c.config)
+	c.SyncLog = NewSyncLogClient(c.config)
 }
 
 type (
@@ -152,12 +176,18 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 	return &Tx{
 		ctx:                ctx,
 		config:             cfg,
+		Activity:           NewActivityClient(cfg),
+		ApiKey:             NewApiKeyClient(cfg),
 		CrmAuditLog:        NewCrmAuditLogClient(cfg),
 		CustomerNote:       NewCustomerNoteClient(cfg),
 		CustomerProfile:    NewCustomerProfileClient(cfg),
+		DuplicateCandidate: NewDuplicateCandidateClient(cfg),
 		IdentityAlias:      NewIdentityAliasClient(cfg),
+		MergeRecord:        NewMergeRecordClient(cfg),
 		Organization:       NewOrganizationClient(cfg),
 		OrganizationMember: NewOrganizationMemberClient(cfg),
+		OutboxEvent:        NewOutboxEventClient(cfg),
+		SyncLog:            NewSyncLogClient(cfg),
 	}, nil
 }
 
@@ -177,19 +207,25 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 	return &Tx{
 		ctx:                ctx,
 		config:             cfg,
+		Activity:           NewActivityClient(cfg),
+		ApiKey:             NewApiKeyClient(cfg),
 		CrmAuditLog:        NewCrmAuditLogClient(cfg),
 		CustomerNote:       NewCustomerNoteClient(cfg),
 		CustomerProfile:    NewCustomerProfileClient(cfg),
+		DuplicateCandidate: NewDuplicateCandidateClient(cfg),
 		IdentityAlias:      NewIdentityAliasClient(cfg),
+		MergeRecord:        NewMergeRecordClient(cfg),
 		Organization:       NewOrganizationClient(cfg),
 		OrganizationMember: NewOrganizationMemberClient(cfg),
+		OutboxEvent:        NewOutboxEventClient(cfg),
+		SyncLog:            NewSyncLogClient(cfg),
 	}, nil
 }
 
 // Debug returns a new debug-client. It's used to get verbose logging on specific operations.
 //
 //	client.Debug().
-//		CrmAuditLog.
+//		Activity.
 //		Query().
 //		Count(ctx)
 func (c *Client) Debug() *Client {
@@ -212,8 +248,9 @@ func (c *Client) Close() error {
 // In order to add hooks to a specific client, call: `client.Node.Use(...)`.
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
-		c.CrmAuditLog, c.CustomerNote, c.CustomerProfile, c.IdentityAlias,
-		c.Organization, c.OrganizationMember,
+		c.Activity, c.ApiKey, c.CrmAuditLog, c.CustomerNote, c.CustomerProfile,
+		c.DuplicateCandidate, c.IdentityAlias, c.MergeRecord, c.Organization,
+		c.OrganizationMember, c.OutboxEvent, c.SyncLog,
 	} {
 		n.Use(hooks...)
 	}
@@ -223,8 +260,9 @@ func (c *Client) Use(hooks ...Hook) {
 // In order to add interceptors to a specific client, call: `client.Node.Intercept(...)`.
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
-		c.CrmAuditLog, c.CustomerNote, c.CustomerProfile, c.IdentityAlias,
-		c.Organization, c.OrganizationMember,
+		c.Activity, c.ApiKey, c.CrmAuditLog, c.CustomerNote, c.CustomerProfile,
+		c.DuplicateCandidate, c.IdentityAlias, c.MergeRecord, c.Organization,
+		c.OrganizationMember, c.OutboxEvent, c.SyncLog,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -233,20 +271,316 @@ func (c *Client) Intercept(interceptors ...Interceptor) {
 // Mutate implements the ent.Mutator interface.
 func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 	switch m := m.(type) {
+	case *ActivityMutation:
+		return c.Activity.mutate(ctx, m)
+	case *ApiKeyMutation:
+		return c.ApiKey.mutate(ctx, m)
 	case *CrmAuditLogMutation:
 		return c.CrmAuditLog.mutate(ctx, m)
 	case *CustomerNoteMutation:
 		return c.CustomerNote.mutate(ctx, m)
 	case *CustomerProfileMutation:
 		return c.CustomerProfile.mutate(ctx, m)
+	case *DuplicateCandidateMutation:
+		return c.DuplicateCandidate.mutate(ctx, m)
 	case *IdentityAliasMutation:
 		return c.IdentityAlias.mutate(ctx, m)
+	case *MergeRecordMutation:
+		return c.MergeRecord.mutate(ctx, m)
 	case *OrganizationMutation:
 		return c.Organization.mutate(ctx, m)
 	case *OrganizationMemberMutation:
 		return c.OrganizationMember.mutate(ctx, m)
+	case *OutboxEventMutation:
+		return c.OutboxEvent.mutate(ctx, m)
+	case *SyncLogMutation:
+		return c.SyncLog.mutate(ctx, m)
 	default:
 		return nil, fmt.Errorf("ent: unknown mutation type %T", m)
+	}
+}
+
+// ActivityClient is a client for the Activity schema.
+type ActivityClient struct {
+	config
+}
+
+// NewActivityClient returns a client for the Activity from the given config.
+func NewActivityClient(c config) *ActivityClient {
+	return &ActivityClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `activity.Hooks(f(g(h())))`.
+func (c *ActivityClient) Use(hooks ...Hook) {
+	c.hooks.Activity = append(c.hooks.Activity, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `activity.Intercept(f(g(h())))`.
+func (c *ActivityClient) Intercept(interceptors ...Interceptor) {
+	c.inters.Activity = append(c.inters.Activity, interceptors...)
+}
+
+// Create returns a builder for creating a Activity entity.
+func (c *ActivityClient) Create() *ActivityCreate {
+	mutation := newActivityMutation(c.config, OpCreate)
+	return &ActivityCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of Activity entities.
+func (c *ActivityClient) CreateBulk(builders ...*ActivityCreate) *ActivityCreateBulk {
+	return &ActivityCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *ActivityClient) MapCreateBulk(slice any, setFunc func(*ActivityCreate, int)) *ActivityCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &ActivityCreateBulk{err: fmt.Errorf("calling to ActivityClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*ActivityCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &ActivityCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for Activity.
+func (c *ActivityClient) Update() *ActivityUpdate {
+	mutation := newActivityMutation(c.config, OpUpdate)
+	return &ActivityUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *ActivityClient) UpdateOne(_m *Activity) *ActivityUpdateOne {
+	mutation := newActivityMutation(c.config, OpUpdateOne, withActivity(_m))
+	return &ActivityUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *ActivityClient) UpdateOneID(id uuid.UUID) *ActivityUpdateOne {
+	mutation := newActivityMutation(c.config, OpUpdateOne, withActivityID(id))
+	return &ActivityUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for Activity.
+func (c *ActivityClient) Delete() *ActivityDelete {
+	mutation := newActivityMutation(c.config, OpDelete)
+	return &ActivityDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *ActivityClient) DeleteOne(_m *Activity) *ActivityDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *ActivityClient) DeleteOneID(id uuid.UUID) *ActivityDeleteOne {
+	builder := c.Delete().Where(activity.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &ActivityDeleteOne{builder}
+}
+
+// Query returns a query builder for Activity.
+func (c *ActivityClient) Query() *ActivityQuery {
+	return &ActivityQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeActivity},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a Activity entity by its id.
+func (c *ActivityClient) Get(ctx context.Context, id uuid.UUID) (*Activity, error) {
+	return c.Query().Where(activity.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *ActivityClient) GetX(ctx context.Context, id uuid.UUID) *Activity {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryCustomer queries the customer edge of a Activity.
+func (c *ActivityClient) QueryCustomer(_m *Activity) *CustomerProfileQuery {
+	query := (&CustomerProfileClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(activity.Table, activity.FieldID, id),
+			sqlgraph.To(customerprofile.Table, customerprofile.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, activity.CustomerTable, activity.CustomerColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *ActivityClient) Hooks() []Hook {
+	hooks := c.hooks.Activity
+	return append(hooks[:len(hooks):len(hooks)], activity.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *ActivityClient) Interceptors() []Interceptor {
+	inters := c.inters.Activity
+	return append(inters[:len(inters):len(inters)], activity.Interceptors[:]...)
+}
+
+func (c *ActivityClient) mutate(ctx context.Context, m *ActivityMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&ActivityCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&ActivityUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&ActivityUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&ActivityDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown Activity mutation op: %q", m.Op())
+	}
+}
+
+// ApiKeyClient is a client for the ApiKey schema.
+type ApiKeyClient struct {
+	config
+}
+
+// NewApiKeyClient returns a client for the ApiKey from the given config.
+func NewApiKeyClient(c config) *ApiKeyClient {
+	return &ApiKeyClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `apikey.Hooks(f(g(h())))`.
+func (c *ApiKeyClient) Use(hooks ...Hook) {
+	c.hooks.ApiKey = append(c.hooks.ApiKey, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `apikey.Intercept(f(g(h())))`.
+func (c *ApiKeyClient) Intercept(interceptors ...Interceptor) {
+	c.inters.ApiKey = append(c.inters.ApiKey, interceptors...)
+}
+
+// Create returns a builder for creating a ApiKey entity.
+func (c *ApiKeyClient) Create() *ApiKeyCreate {
+	mutation := newApiKeyMutation(c.config, OpCreate)
+	return &ApiKeyCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of ApiKey entities.
+func (c *ApiKeyClient) CreateBulk(builders ...*ApiKeyCreate) *ApiKeyCreateBulk {
+	return &ApiKeyCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *ApiKeyClient) MapCreateBulk(slice any, setFunc func(*ApiKeyCreate, int)) *ApiKeyCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &ApiKeyCreateBulk{err: fmt.Errorf("calling to ApiKeyClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*ApiKeyCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &ApiKeyCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for ApiKey.
+func (c *ApiKeyClient) Update() *ApiKeyUpdate {
+	mutation := newApiKeyMutation(c.config, OpUpdate)
+	return &ApiKeyUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *ApiKeyClient) UpdateOne(_m *ApiKey) *ApiKeyUpdateOne {
+	mutation := newApiKeyMutation(c.config, OpUpdateOne, withApiKey(_m))
+	return &ApiKeyUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *ApiKeyClient) UpdateOneID(id uuid.UUID) *ApiKeyUpdateOne {
+	mutation := newApiKeyMutation(c.config, OpUpdateOne, withApiKeyID(id))
+	return &ApiKeyUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for ApiKey.
+func (c *ApiKeyClient) Delete() *ApiKeyDelete {
+	mutation := newApiKeyMutation(c.config, OpDelete)
+	return &ApiKeyDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *ApiKeyClient) DeleteOne(_m *ApiKey) *ApiKeyDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *ApiKeyClient) DeleteOneID(id uuid.UUID) *ApiKeyDeleteOne {
+	builder := c.Delete().Where(apikey.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &ApiKeyDeleteOne{builder}
+}
+
+// Query returns a query builder for ApiKey.
+func (c *ApiKeyClient) Query() *ApiKeyQuery {
+	return &ApiKeyQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeApiKey},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a ApiKey entity by its id.
+func (c *ApiKeyClient) Get(ctx context.Context, id uuid.UUID) (*ApiKey, error) {
+	return c.Query().Where(apikey.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *ApiKeyClient) GetX(ctx context.Context, id uuid.UUID) *ApiKey {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *ApiKeyClient) Hooks() []Hook {
+	return c.hooks.ApiKey
+}
+
+// Interceptors returns the client interceptors.
+func (c *ApiKeyClient) Interceptors() []Interceptor {
+	return c.inters.ApiKey
+}
+
+func (c *ApiKeyClient) mutate(ctx context.Context, m *ApiKeyMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&ApiKeyCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&ApiKeyUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&ApiKeyUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&ApiKeyDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown ApiKey mutation op: %q", m.Op())
 	}
 }
 
@@ -676,6 +1010,22 @@ func (c *CustomerProfileClient) QueryAliases(_m *CustomerProfile) *IdentityAlias
 	return query
 }
 
+// QueryActivities queries the activities edge of a CustomerProfile.
+func (c *CustomerProfileClient) QueryActivities(_m *CustomerProfile) *ActivityQuery {
+	query := (&ActivityClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(customerprofile.Table, customerprofile.FieldID, id),
+			sqlgraph.To(activity.Table, activity.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, customerprofile.ActivitiesTable, customerprofile.ActivitiesColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
 // Hooks returns the client hooks.
 func (c *CustomerProfileClient) Hooks() []Hook {
 	hooks := c.hooks.CustomerProfile
@@ -700,6 +1050,141 @@ func (c *CustomerProfileClient) mutate(ctx context.Context, m *CustomerProfileMu
 		return (&CustomerProfileDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown CustomerProfile mutation op: %q", m.Op())
+	}
+}
+
+// DuplicateCandidateClient is a client for the DuplicateCandidate schema.
+type DuplicateCandidateClient struct {
+	config
+}
+
+// NewDuplicateCandidateClient returns a client for the DuplicateCandidate from the given config.
+func NewDuplicateCandidateClient(c config) *DuplicateCandidateClient {
+	return &DuplicateCandidateClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `duplicatecandidate.Hooks(f(g(h())))`.
+func (c *DuplicateCandidateClient) Use(hooks ...Hook) {
+	c.hooks.DuplicateCandidate = append(c.hooks.DuplicateCandidate, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `duplicatecandidate.Intercept(f(g(h())))`.
+func (c *DuplicateCandidateClient) Intercept(interceptors ...Interceptor) {
+	c.inters.DuplicateCandidate = append(c.inters.DuplicateCandidate, interceptors...)
+}
+
+// Create returns a builder for creating a DuplicateCandidate entity.
+func (c *DuplicateCandidateClient) Create() *DuplicateCandidateCreate {
+	mutation := newDuplicateCandidateMutation(c.config, OpCreate)
+	return &DuplicateCandidateCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of DuplicateCandidate entities.
+func (c *DuplicateCandidateClient) CreateBulk(builders ...*DuplicateCandidateCreate) *DuplicateCandidateCreateBulk {
+	return &DuplicateCandidateCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *DuplicateCandidateClient) MapCreateBulk(slice any, setFunc func(*DuplicateCandidateCreate, int)) *DuplicateCandidateCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &DuplicateCandidateCreateBulk{err: fmt.Errorf("calling to DuplicateCandidateClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*DuplicateCandidateCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &DuplicateCandidateCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for DuplicateCandidate.
+func (c *DuplicateCandidateClient) Update() *DuplicateCandidateUpdate {
+	mutation := newDuplicateCandidateMutation(c.config, OpUpdate)
+	return &DuplicateCandidateUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *DuplicateCandidateClient) UpdateOne(_m *DuplicateCandidate) *DuplicateCandidateUpdateOne {
+	mutation := newDuplicateCandidateMutation(c.config, OpUpdateOne, withDuplicateCandidate(_m))
+	return &DuplicateCandidateUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *DuplicateCandidateClient) UpdateOneID(id uuid.UUID) *DuplicateCandidateUpdateOne {
+	mutation := newDuplicateCandidateMutation(c.config, OpUpdateOne, withDuplicateCandidateID(id))
+	return &DuplicateCandidateUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for DuplicateCandidate.
+func (c *DuplicateCandidateClient) Delete() *DuplicateCandidateDelete {
+	mutation := newDuplicateCandidateMutation(c.config, OpDelete)
+	return &DuplicateCandidateDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *DuplicateCandidateClient) DeleteOne(_m *DuplicateCandidate) *DuplicateCandidateDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *DuplicateCandidateClient) DeleteOneID(id uuid.UUID) *DuplicateCandidateDeleteOne {
+	builder := c.Delete().Where(duplicatecandidate.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &DuplicateCandidateDeleteOne{builder}
+}
+
+// Query returns a query builder for DuplicateCandidate.
+func (c *DuplicateCandidateClient) Query() *DuplicateCandidateQuery {
+	return &DuplicateCandidateQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeDuplicateCandidate},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a DuplicateCandidate entity by its id.
+func (c *DuplicateCandidateClient) Get(ctx context.Context, id uuid.UUID) (*DuplicateCandidate, error) {
+	return c.Query().Where(duplicatecandidate.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *DuplicateCandidateClient) GetX(ctx context.Context, id uuid.UUID) *DuplicateCandidate {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *DuplicateCandidateClient) Hooks() []Hook {
+	hooks := c.hooks.DuplicateCandidate
+	return append(hooks[:len(hooks):len(hooks)], duplicatecandidate.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *DuplicateCandidateClient) Interceptors() []Interceptor {
+	inters := c.inters.DuplicateCandidate
+	return append(inters[:len(inters):len(inters)], duplicatecandidate.Interceptors[:]...)
+}
+
+func (c *DuplicateCandidateClient) mutate(ctx context.Context, m *DuplicateCandidateMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&DuplicateCandidateCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&DuplicateCandidateUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&DuplicateCandidateUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&DuplicateCandidateDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown DuplicateCandidate mutation op: %q", m.Op())
 	}
 }
 
@@ -851,6 +1336,141 @@ func (c *IdentityAliasClient) mutate(ctx context.Context, m *IdentityAliasMutati
 		return (&IdentityAliasDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown IdentityAlias mutation op: %q", m.Op())
+	}
+}
+
+// MergeRecordClient is a client for the MergeRecord schema.
+type MergeRecordClient struct {
+	config
+}
+
+// NewMergeRecordClient returns a client for the MergeRecord from the given config.
+func NewMergeRecordClient(c config) *MergeRecordClient {
+	return &MergeRecordClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `mergerecord.Hooks(f(g(h())))`.
+func (c *MergeRecordClient) Use(hooks ...Hook) {
+	c.hooks.MergeRecord = append(c.hooks.MergeRecord, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `mergerecord.Intercept(f(g(h())))`.
+func (c *MergeRecordClient) Intercept(interceptors ...Interceptor) {
+	c.inters.MergeRecord = append(c.inters.MergeRecord, interceptors...)
+}
+
+// Create returns a builder for creating a MergeRecord entity.
+func (c *MergeRecordClient) Create() *MergeRecordCreate {
+	mutation := newMergeRecordMutation(c.config, OpCreate)
+	return &MergeRecordCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of MergeRecord entities.
+func (c *MergeRecordClient) CreateBulk(builders ...*MergeRecordCreate) *MergeRecordCreateBulk {
+	return &MergeRecordCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *MergeRecordClient) MapCreateBulk(slice any, setFunc func(*MergeRecordCreate, int)) *MergeRecordCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &MergeRecordCreateBulk{err: fmt.Errorf("calling to MergeRecordClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*MergeRecordCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &MergeRecordCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for MergeRecord.
+func (c *MergeRecordClient) Update() *MergeRecordUpdate {
+	mutation := newMergeRecordMutation(c.config, OpUpdate)
+	return &MergeRecordUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *MergeRecordClient) UpdateOne(_m *MergeRecord) *MergeRecordUpdateOne {
+	mutation := newMergeRecordMutation(c.config, OpUpdateOne, withMergeRecord(_m))
+	return &MergeRecordUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *MergeRecordClient) UpdateOneID(id uuid.UUID) *MergeRecordUpdateOne {
+	mutation := newMergeRecordMutation(c.config, OpUpdateOne, withMergeRecordID(id))
+	return &MergeRecordUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for MergeRecord.
+func (c *MergeRecordClient) Delete() *MergeRecordDelete {
+	mutation := newMergeRecordMutation(c.config, OpDelete)
+	return &MergeRecordDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *MergeRecordClient) DeleteOne(_m *MergeRecord) *MergeRecordDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *MergeRecordClient) DeleteOneID(id uuid.UUID) *MergeRecordDeleteOne {
+	builder := c.Delete().Where(mergerecord.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &MergeRecordDeleteOne{builder}
+}
+
+// Query returns a query builder for MergeRecord.
+func (c *MergeRecordClient) Query() *MergeRecordQuery {
+	return &MergeRecordQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeMergeRecord},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a MergeRecord entity by its id.
+func (c *MergeRecordClient) Get(ctx context.Context, id uuid.UUID) (*MergeRecord, error) {
+	return c.Query().Where(mergerecord.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *MergeRecordClient) GetX(ctx context.Context, id uuid.UUID) *MergeRecord {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *MergeRecordClient) Hooks() []Hook {
+	hooks := c.hooks.MergeRecord
+	return append(hooks[:len(hooks):len(hooks)], mergerecord.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *MergeRecordClient) Interceptors() []Interceptor {
+	inters := c.inters.MergeRecord
+	return append(inters[:len(inters):len(inters)], mergerecord.Interceptors[:]...)
+}
+
+func (c *MergeRecordClient) mutate(ctx context.Context, m *MergeRecordMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&MergeRecordCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&MergeRecordUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&MergeRecordUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&MergeRecordDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown MergeRecord mutation op: %q", m.Op())
 	}
 }
 
@@ -1154,15 +1774,285 @@ func (c *OrganizationMemberClient) mutate(ctx context.Context, m *OrganizationMe
 	}
 }
 
+// OutboxEventClient is a client for the OutboxEvent schema.
+type OutboxEventClient struct {
+	config
+}
+
+// NewOutboxEventClient returns a client for the OutboxEvent from the given config.
+func NewOutboxEventClient(c config) *OutboxEventClient {
+	return &OutboxEventClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `outboxevent.Hooks(f(g(h())))`.
+func (c *OutboxEventClient) Use(hooks ...Hook) {
+	c.hooks.OutboxEvent = append(c.hooks.OutboxEvent, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `outboxevent.Intercept(f(g(h())))`.
+func (c *OutboxEventClient) Intercept(interceptors ...Interceptor) {
+	c.inters.OutboxEvent = append(c.inters.OutboxEvent, interceptors...)
+}
+
+// Create returns a builder for creating a OutboxEvent entity.
+func (c *OutboxEventClient) Create() *OutboxEventCreate {
+	mutation := newOutboxEventMutation(c.config, OpCreate)
+	return &OutboxEventCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of OutboxEvent entities.
+func (c *OutboxEventClient) CreateBulk(builders ...*OutboxEventCreate) *OutboxEventCreateBulk {
+	return &OutboxEventCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *OutboxEventClient) MapCreateBulk(slice any, setFunc func(*OutboxEventCreate, int)) *OutboxEventCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &OutboxEventCreateBulk{err: fmt.Errorf("calling to OutboxEventClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*OutboxEventCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &OutboxEventCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for OutboxEvent.
+func (c *OutboxEventClient) Update() *OutboxEventUpdate {
+	mutation := newOutboxEventMutation(c.config, OpUpdate)
+	return &OutboxEventUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *OutboxEventClient) UpdateOne(_m *OutboxEvent) *OutboxEventUpdateOne {
+	mutation := newOutboxEventMutation(c.config, OpUpdateOne, withOutboxEvent(_m))
+	return &OutboxEventUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *OutboxEventClient) UpdateOneID(id uuid.UUID) *OutboxEventUpdateOne {
+	mutation := newOutboxEventMutation(c.config, OpUpdateOne, withOutboxEventID(id))
+	return &OutboxEventUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for OutboxEvent.
+func (c *OutboxEventClient) Delete() *OutboxEventDelete {
+	mutation := newOutboxEventMutation(c.config, OpDelete)
+	return &OutboxEventDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *OutboxEventClient) DeleteOne(_m *OutboxEvent) *OutboxEventDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *OutboxEventClient) DeleteOneID(id uuid.UUID) *OutboxEventDeleteOne {
+	builder := c.Delete().Where(outboxevent.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &OutboxEventDeleteOne{builder}
+}
+
+// Query returns a query builder for OutboxEvent.
+func (c *OutboxEventClient) Query() *OutboxEventQuery {
+	return &OutboxEventQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeOutboxEvent},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a OutboxEvent entity by its id.
+func (c *OutboxEventClient) Get(ctx context.Context, id uuid.UUID) (*OutboxEvent, error) {
+	return c.Query().Where(outboxevent.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *OutboxEventClient) GetX(ctx context.Context, id uuid.UUID) *OutboxEvent {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *OutboxEventClient) Hooks() []Hook {
+	return c.hooks.OutboxEvent
+}
+
+// Interceptors returns the client interceptors.
+func (c *OutboxEventClient) Interceptors() []Interceptor {
+	return c.inters.OutboxEvent
+}
+
+func (c *OutboxEventClient) mutate(ctx context.Context, m *OutboxEventMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&OutboxEventCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&OutboxEventUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&OutboxEventUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&OutboxEventDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown OutboxEvent mutation op: %q", m.Op())
+	}
+}
+
+// SyncLogClient is a client for the SyncLog schema.
+type SyncLogClient struct {
+	config
+}
+
+// NewSyncLogClient returns a client for the SyncLog from the given config.
+func NewSyncLogClient(c config) *SyncLogClient {
+	return &SyncLogClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `synclog.Hooks(f(g(h())))`.
+func (c *SyncLogClient) Use(hooks ...Hook) {
+	c.hooks.SyncLog = append(c.hooks.SyncLog, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `synclog.Intercept(f(g(h())))`.
+func (c *SyncLogClient) Intercept(interceptors ...Interceptor) {
+	c.inters.SyncLog = append(c.inters.SyncLog, interceptors...)
+}
+
+// Create returns a builder for creating a SyncLog entity.
+func (c *SyncLogClient) Create() *SyncLogCreate {
+	mutation := newSyncLogMutation(c.config, OpCreate)
+	return &SyncLogCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of SyncLog entities.
+func (c *SyncLogClient) CreateBulk(builders ...*SyncLogCreate) *SyncLogCreateBulk {
+	return &SyncLogCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *SyncLogClient) MapCreateBulk(slice any, setFunc func(*SyncLogCreate, int)) *SyncLogCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &SyncLogCreateBulk{err: fmt.Errorf("calling to SyncLogClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*SyncLogCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &SyncLogCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for SyncLog.
+func (c *SyncLogClient) Update() *SyncLogUpdate {
+	mutation := newSyncLogMutation(c.config, OpUpdate)
+	return &SyncLogUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *SyncLogClient) UpdateOne(_m *SyncLog) *SyncLogUpdateOne {
+	mutation := newSyncLogMutation(c.config, OpUpdateOne, withSyncLog(_m))
+	return &SyncLogUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *SyncLogClient) UpdateOneID(id uuid.UUID) *SyncLogUpdateOne {
+	mutation := newSyncLogMutation(c.config, OpUpdateOne, withSyncLogID(id))
+	return &SyncLogUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for SyncLog.
+func (c *SyncLogClient) Delete() *SyncLogDelete {
+	mutation := newSyncLogMutation(c.config, OpDelete)
+	return &SyncLogDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *SyncLogClient) DeleteOne(_m *SyncLog) *SyncLogDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *SyncLogClient) DeleteOneID(id uuid.UUID) *SyncLogDeleteOne {
+	builder := c.Delete().Where(synclog.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &SyncLogDeleteOne{builder}
+}
+
+// Query returns a query builder for SyncLog.
+func (c *SyncLogClient) Query() *SyncLogQuery {
+	return &SyncLogQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeSyncLog},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a SyncLog entity by its id.
+func (c *SyncLogClient) Get(ctx context.Context, id uuid.UUID) (*SyncLog, error) {
+	return c.Query().Where(synclog.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *SyncLogClient) GetX(ctx context.Context, id uuid.UUID) *SyncLog {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *SyncLogClient) Hooks() []Hook {
+	hooks := c.hooks.SyncLog
+	return append(hooks[:len(hooks):len(hooks)], synclog.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *SyncLogClient) Interceptors() []Interceptor {
+	inters := c.inters.SyncLog
+	return append(inters[:len(inters):len(inters)], synclog.Interceptors[:]...)
+}
+
+func (c *SyncLogClient) mutate(ctx context.Context, m *SyncLogMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&SyncLogCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&SyncLogUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&SyncLogUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&SyncLogDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown SyncLog mutation op: %q", m.Op())
+	}
+}
+
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
-		CrmAuditLog, CustomerNote, CustomerProfile, IdentityAlias, Organization,
-		OrganizationMember []ent.Hook
+		Activity, ApiKey, CrmAuditLog, CustomerNote, CustomerProfile,
+		DuplicateCandidate, IdentityAlias, MergeRecord, Organization,
+		OrganizationMember, OutboxEvent, SyncLog []ent.Hook
 	}
 	inters struct {
-		CrmAuditLog, CustomerNote, CustomerProfile, IdentityAlias, Organization,
-		OrganizationMember []ent.Interceptor
+		Activity, ApiKey, CrmAuditLog, CustomerNote, CustomerProfile,
+		DuplicateCandidate, IdentityAlias, MergeRecord, Organization,
+		OrganizationMember, OutboxEvent, SyncLog []ent.Interceptor
 	}
 )
 

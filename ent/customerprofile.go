@@ -96,14 +96,17 @@ type CustomerProfileEdges struct {
 	Notes []*CustomerNote `json:"notes,omitempty"`
 	// Aliases holds the value of the aliases edge.
 	Aliases []*IdentityAlias `json:"aliases,omitempty"`
+	// Activities holds the value of the activities edge.
+	Activities []*Activity `json:"activities,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [2]bool
+	loadedTypes [3]bool
 	// totalCount holds the count of the edges above.
 	totalCount [2]map[string]int
 
-	namedNotes   map[string][]*CustomerNote
-	namedAliases map[string][]*IdentityAlias
+	namedNotes      map[string][]*CustomerNote
+	namedAliases    map[string][]*IdentityAlias
+	namedActivities map[string][]*Activity
 }
 
 // NotesOrErr returns the Notes value or an error if the edge
@@ -122,6 +125,15 @@ func (e CustomerProfileEdges) AliasesOrErr() ([]*IdentityAlias, error) {
 		return e.Aliases, nil
 	}
 	return nil, &NotLoadedError{edge: "aliases"}
+}
+
+// ActivitiesOrErr returns the Activities value or an error if the edge
+// was not loaded in eager-loading.
+func (e CustomerProfileEdges) ActivitiesOrErr() ([]*Activity, error) {
+	if e.loadedTypes[2] {
+		return e.Activities, nil
+	}
+	return nil, &NotLoadedError{edge: "activities"}
 }
 
 // scanValues returns the types for scanning values from sql.Rows.
@@ -401,6 +413,11 @@ func (_m *CustomerProfile) QueryAliases() *IdentityAliasQuery {
 	return NewCustomerProfileClient(_m.config).QueryAliases(_m)
 }
 
+// QueryActivities queries the "activities" edge of the CustomerProfile entity.
+func (_m *CustomerProfile) QueryActivities() *ActivityQuery {
+	return NewCustomerProfileClient(_m.config).QueryActivities(_m)
+}
+
 // Update returns a builder for updating this CustomerProfile.
 // Note that you need to call CustomerProfile.Unwrap() before calling this method if this CustomerProfile
 // was returned from a transaction, and the transaction was committed or rolled back.
@@ -600,6 +617,30 @@ func (_m *CustomerProfile) appendNamedAliases(name string, edges ...*IdentityAli
 		_m.Edges.namedAliases[name] = []*IdentityAlias{}
 	} else {
 		_m.Edges.namedAliases[name] = append(_m.Edges.namedAliases[name], edges...)
+	}
+}
+
+// NamedActivities returns the Activities named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *CustomerProfile) NamedActivities(name string) ([]*Activity, error) {
+	if _m.Edges.namedActivities == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedActivities[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *CustomerProfile) appendNamedActivities(name string, edges ...*Activity) {
+	if _m.Edges.namedActivities == nil {
+		_m.Edges.namedActivities = make(map[string][]*Activity)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedActivities[name] = []*Activity{}
+	} else {
+		_m.Edges.namedActivities[name] = append(_m.Edges.namedActivities[name], edges...)
 	}
 }
 

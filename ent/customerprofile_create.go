@@ -13,6 +13,7 @@ import (
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
 	"github.com/google/uuid"
+	"github.com/rapportcrm/rapport/ent/activity"
 	"github.com/rapportcrm/rapport/ent/customernote"
 	"github.com/rapportcrm/rapport/ent/customerprofile"
 	"github.com/rapportcrm/rapport/ent/identityalias"
@@ -495,6 +496,21 @@ func (_c *CustomerProfileCreate) AddAliases(v ...*IdentityAlias) *CustomerProfil
 	return _c.AddAliasIDs(ids...)
 }
 
+// AddActivityIDs adds the "activities" edge to the Activity entity by IDs.
+func (_c *CustomerProfileCreate) AddActivityIDs(ids ...uuid.UUID) *CustomerProfileCreate {
+	_c.mutation.AddActivityIDs(ids...)
+	return _c
+}
+
+// AddActivities adds the "activities" edges to the Activity entity.
+func (_c *CustomerProfileCreate) AddActivities(v ...*Activity) *CustomerProfileCreate {
+	ids := make([]uuid.UUID, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddActivityIDs(ids...)
+}
+
 // Mutation returns the CustomerProfileMutation object of the builder.
 func (_c *CustomerProfileCreate) Mutation() *CustomerProfileMutation {
 	return _c.mutation
@@ -918,6 +934,22 @@ func (_c *CustomerProfileCreate) createSpec() (*CustomerProfile, *sqlgraph.Creat
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(identityalias.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.ActivitiesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   customerprofile.ActivitiesTable,
+			Columns: []string{customerprofile.ActivitiesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(activity.FieldID, field.TypeUUID),
 			},
 		}
 		for _, k := range nodes {

@@ -14,6 +14,7 @@ import (
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
 	"github.com/google/uuid"
+	"github.com/rapportcrm/rapport/ent/activity"
 	"github.com/rapportcrm/rapport/ent/customernote"
 	"github.com/rapportcrm/rapport/ent/customerprofile"
 	"github.com/rapportcrm/rapport/ent/identityalias"
@@ -23,16 +24,18 @@ import (
 // CustomerProfileQuery is the builder for querying CustomerProfile entities.
 type CustomerProfileQuery struct {
 	config
-	ctx              *QueryContext
-	order            []customerprofile.OrderOption
-	inters           []Interceptor
-	predicates       []predicate.CustomerProfile
-	withNotes        *CustomerNoteQuery
-	withAliases      *IdentityAliasQuery
-	loadTotal        []func(context.Context, []*CustomerProfile) error
-	modifiers        []func(*sql.Selector)
-	withNamedNotes   map[string]*CustomerNoteQuery
-	withNamedAliases map[string]*IdentityAliasQuery
+	ctx                 *QueryContext
+	order               []customerprofile.OrderOption
+	inters              []Interceptor
+	predicates          []predicate.CustomerProfile
+	withNotes           *CustomerNoteQuery
+	withAliases         *IdentityAliasQuery
+	withActivities      *ActivityQuery
+	loadTotal           []func(context.Context, []*CustomerProfile) error
+	modifiers           []func(*sql.Selector)
+	withNamedNotes      map[string]*CustomerNoteQuery
+	withNamedAliases    map[string]*IdentityAliasQuery
+	withNamedActivities map[string]*ActivityQuery
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
 	path func(context.Context) (*sql.Selector, error)
@@ -106,6 +109,28 @@ func (_q *CustomerProfileQuery) QueryAliases() *IdentityAliasQuery {
 			sqlgraph.From(customerprofile.Table, customerprofile.FieldID, selector),
 			sqlgraph.To(identityalias.Table, identityalias.FieldID),
 			sqlgraph.Edge(sqlgraph.O2M, false, customerprofile.AliasesTable, customerprofile.AliasesColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryActivities chains the current query on the "activities" edge.
+func (_q *CustomerProfileQuery) QueryActivities() *ActivityQuery {
+	query := (&ActivityClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(customerprofile.Table, customerprofile.FieldID, selector),
+			sqlgraph.To(activity.Table, activity.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, customerprofile.ActivitiesTable, customerprofile.ActivitiesColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -300,13 +325,14 @@ func (_q *CustomerProfileQuery) Clone() *CustomerProfileQuery {
 		return nil
 	}
 	return &CustomerProfileQuery{
-		config:      _q.config,
-		ctx:         _q.ctx.Clone(),
-		order:       append([]customerprofile.OrderOption{}, _q.order...),
-		inters:      append([]Interceptor{}, _q.inters...),
-		predicates:  append([]predicate.CustomerProfile{}, _q.predicates...),
-		withNotes:   _q.withNotes.Clone(),
-		withAliases: _q.withAliases.Clone(),
+		config:         _q.config,
+		ctx:            _q.ctx.Clone(),
+		order:          append([]customerprofile.OrderOption{}, _q.order...),
+		inters:         append([]Interceptor{}, _q.inters...),
+		predicates:     append([]predicate.CustomerProfile{}, _q.predicates...),
+		withNotes:      _q.withNotes.Clone(),
+		withAliases:    _q.withAliases.Clone(),
+		withActivities: _q.withActivities.Clone(),
 		// clone intermediate query.
 		sql:       _q.sql.Clone(),
 		path:      _q.path,
@@ -333,6 +359,17 @@ func (_q *CustomerProfileQuery) WithAliases(opts ...func(*IdentityAliasQuery)) *
 		opt(query)
 	}
 	_q.withAliases = query
+	return _q
+}
+
+// WithActivities tells the query-builder to eager-load the nodes that are connected to
+// the "activities" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *CustomerProfileQuery) WithActivities(opts ...func(*ActivityQuery)) *CustomerProfileQuery {
+	query := (&ActivityClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withActivities = query
 	return _q
 }
 
@@ -414,9 +451,10 @@ func (_q *CustomerProfileQuery) sqlAll(ctx context.Context, hooks ...queryHook) 
 	var (
 		nodes       = []*CustomerProfile{}
 		_spec       = _q.querySpec()
-		loadedTypes = [2]bool{
+		loadedTypes = [3]bool{
 			_q.withNotes != nil,
 			_q.withAliases != nil,
+			_q.withActivities != nil,
 		}
 	)
 	_spec.ScanValues = func(columns []string) ([]any, error) {
@@ -454,6 +492,13 @@ func (_q *CustomerProfileQuery) sqlAll(ctx context.Context, hooks ...queryHook) 
 			return nil, err
 		}
 	}
+	if query := _q.withActivities; query != nil {
+		if err := _q.loadActivities(ctx, query, nodes,
+			func(n *CustomerProfile) { n.Edges.Activities = []*Activity{} },
+			func(n *CustomerProfile, e *Activity) { n.Edges.Activities = append(n.Edges.Activities, e) }); err != nil {
+			return nil, err
+		}
+	}
 	for name, query := range _q.withNamedNotes {
 		if err := _q.loadNotes(ctx, query, nodes,
 			func(n *CustomerProfile) { n.appendNamedNotes(name) },
@@ -465,6 +510,13 @@ func (_q *CustomerProfileQuery) sqlAll(ctx context.Context, hooks ...queryHook) 
 		if err := _q.loadAliases(ctx, query, nodes,
 			func(n *CustomerProfile) { n.appendNamedAliases(name) },
 			func(n *CustomerProfile, e *IdentityAlias) { n.appendNamedAliases(name, e) }); err != nil {
+			return nil, err
+		}
+	}
+	for name, query := range _q.withNamedActivities {
+		if err := _q.loadActivities(ctx, query, nodes,
+			func(n *CustomerProfile) { n.appendNamedActivities(name) },
+			func(n *CustomerProfile, e *Activity) { n.appendNamedActivities(name, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -521,6 +573,36 @@ func (_q *CustomerProfileQuery) loadAliases(ctx context.Context, query *Identity
 	}
 	query.Where(predicate.IdentityAlias(func(s *sql.Selector) {
 		s.Where(sql.InValues(s.C(customerprofile.AliasesColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.CustomerID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "customer_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *CustomerProfileQuery) loadActivities(ctx context.Context, query *ActivityQuery, nodes []*CustomerProfile, init func(*CustomerProfile), assign func(*CustomerProfile, *Activity)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[uuid.UUID]*CustomerProfile)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(activity.FieldCustomerID)
+	}
+	query.Where(predicate.Activity(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(customerprofile.ActivitiesColumn), fks...))
 	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
@@ -681,6 +763,20 @@ func (_q *CustomerProfileQuery) WithNamedAliases(name string, opts ...func(*Iden
 		_q.withNamedAliases = make(map[string]*IdentityAliasQuery)
 	}
 	_q.withNamedAliases[name] = query
+	return _q
+}
+
+// WithNamedActivities tells the query-builder to eager-load the nodes that are connected to the "activities"
+// edge with the given name. The optional arguments are used to configure the query builder of the edge.
+func (_q *CustomerProfileQuery) WithNamedActivities(name string, opts ...func(*ActivityQuery)) *CustomerProfileQuery {
+	query := (&ActivityClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	if _q.withNamedActivities == nil {
+		_q.withNamedActivities = make(map[string]*ActivityQuery)
+	}
+	_q.withNamedActivities[name] = query
 	return _q
 }
 

@@ -12,12 +12,18 @@ import (
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
+	"github.com/rapportcrm/rapport/ent/activity"
+	"github.com/rapportcrm/rapport/ent/apikey"
 	"github.com/rapportcrm/rapport/ent/crmauditlog"
 	"github.com/rapportcrm/rapport/ent/customernote"
 	"github.com/rapportcrm/rapport/ent/customerprofile"
+	"github.com/rapportcrm/rapport/ent/duplicatecandidate"
 	"github.com/rapportcrm/rapport/ent/identityalias"
+	"github.com/rapportcrm/rapport/ent/mergerecord"
 	"github.com/rapportcrm/rapport/ent/organization"
 	"github.com/rapportcrm/rapport/ent/organizationmember"
+	"github.com/rapportcrm/rapport/ent/outboxevent"
+	"github.com/rapportcrm/rapport/ent/synclog"
 )
 
 // ent aliases to avoid import conflicts in user's code.
@@ -78,12 +84,18 @@ var (
 func checkColumn(t, c string) error {
 	initCheck.Do(func() {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
+			activity.Table:           activity.ValidColumn,
+			apikey.Table:             apikey.ValidColumn,
 			crmauditlog.Table:        crmauditlog.ValidColumn,
 			customernote.Table:       customernote.ValidColumn,
 			customerprofile.Table:    customerprofile.ValidColumn,
+			duplicatecandidate.Table: duplicatecandidate.ValidColumn,
 			identityalias.Table:      identityalias.ValidColumn,
+			mergerecord.Table:        mergerecord.ValidColumn,
 			organization.Table:       organization.ValidColumn,
 			organizationmember.Table: organizationmember.ValidColumn,
+			outboxevent.Table:        outboxevent.ValidColumn,
+			synclog.Table:            synclog.ValidColumn,
 		})
 	})
 	return columnCheck(t, c)

@@ -11,13 +11,278 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/google/uuid"
+	"github.com/rapportcrm/rapport/ent/activity"
+	"github.com/rapportcrm/rapport/ent/apikey"
 	"github.com/rapportcrm/rapport/ent/crmauditlog"
 	"github.com/rapportcrm/rapport/ent/customernote"
 	"github.com/rapportcrm/rapport/ent/customerprofile"
+	"github.com/rapportcrm/rapport/ent/duplicatecandidate"
 	"github.com/rapportcrm/rapport/ent/identityalias"
+	"github.com/rapportcrm/rapport/ent/mergerecord"
 	"github.com/rapportcrm/rapport/ent/organization"
 	"github.com/rapportcrm/rapport/ent/organizationmember"
+	"github.com/rapportcrm/rapport/ent/synclog"
 )
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *ActivityQuery) CollectFields(ctx context.Context, satisfies ...string) (*ActivityQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *ActivityQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(activity.Columns))
+		selectedFields = []string{activity.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+
+		case "customer":
+			var (
+				alias = field.Alias
+				path  = append(path, alias)
+				query = (&CustomerProfileClient{config: _q.config}).Query()
+			)
+			if err := query.collectField(ctx, oneNode, opCtx, field, path, mayAddCondition(satisfies, customerprofileImplementors)...); err != nil {
+				return err
+			}
+			_q.withCustomer = query
+			if _, ok := fieldSeen[activity.FieldCustomerID]; !ok {
+				selectedFields = append(selectedFields, activity.FieldCustomerID)
+				fieldSeen[activity.FieldCustomerID] = struct{}{}
+			}
+		case "customerID":
+			if _, ok := fieldSeen[activity.FieldCustomerID]; !ok {
+				selectedFields = append(selectedFields, activity.FieldCustomerID)
+				fieldSeen[activity.FieldCustomerID] = struct{}{}
+			}
+		case "type":
+			if _, ok := fieldSeen[activity.FieldType]; !ok {
+				selectedFields = append(selectedFields, activity.FieldType)
+				fieldSeen[activity.FieldType] = struct{}{}
+			}
+		case "category":
+			if _, ok := fieldSeen[activity.FieldCategory]; !ok {
+				selectedFields = append(selectedFields, activity.FieldCategory)
+				fieldSeen[activity.FieldCategory] = struct{}{}
+			}
+		case "channel":
+			if _, ok := fieldSeen[activity.FieldChannel]; !ok {
+				selectedFields = append(selectedFields, activity.FieldChannel)
+				fieldSeen[activity.FieldChannel] = struct{}{}
+			}
+		case "direction":
+			if _, ok := fieldSeen[activity.FieldDirection]; !ok {
+				selectedFields = append(selectedFields, activity.FieldDirection)
+				fieldSeen[activity.FieldDirection] = struct{}{}
+			}
+		case "title":
+			if _, ok := fieldSeen[activity.FieldTitle]; !ok {
+				selectedFields = append(selectedFields, activity.FieldTitle)
+				fieldSeen[activity.FieldTitle] = struct{}{}
+			}
+		case "description":
+			if _, ok := fieldSeen[activity.FieldDescription]; !ok {
+				selectedFields = append(selectedFields, activity.FieldDescription)
+				fieldSeen[activity.FieldDescription] = struct{}{}
+			}
+		case "metadata":
+			if _, ok := fieldSeen[activity.FieldMetadata]; !ok {
+				selectedFields = append(selectedFields, activity.FieldMetadata)
+				fieldSeen[activity.FieldMetadata] = struct{}{}
+			}
+		case "sourceService":
+			if _, ok := fieldSeen[activity.FieldSourceService]; !ok {
+				selectedFields = append(selectedFields, activity.FieldSourceService)
+				fieldSeen[activity.FieldSourceService] = struct{}{}
+			}
+		case "sourceID":
+			if _, ok := fieldSeen[activity.FieldSourceID]; !ok {
+				selectedFields = append(selectedFields, activity.FieldSourceID)
+				fieldSeen[activity.FieldSourceID] = struct{}{}
+			}
+		case "staffID":
+			if _, ok := fieldSeen[activity.FieldStaffID]; !ok {
+				selectedFields = append(selectedFields, activity.FieldStaffID)
+				fieldSeen[activity.FieldStaffID] = struct{}{}
+			}
+		case "occurredAt":
+			if _, ok := fieldSeen[activity.FieldOccurredAt]; !ok {
+				selectedFields = append(selectedFields, activity.FieldOccurredAt)
+				fieldSeen[activity.FieldOccurredAt] = struct{}{}
+			}
+		case "createdAt":
+			if _, ok := fieldSeen[activity.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, activity.FieldCreatedAt)
+				fieldSeen[activity.FieldCreatedAt] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type activityPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []ActivityPaginateOption
+}
+
+func newActivityPaginateArgs(rv map[string]any) *activityPaginateArgs {
+	args := &activityPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &ActivityOrder{Field: &ActivityOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithActivityOrder(order))
+			}
+		case *ActivityOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithActivityOrder(v))
+			}
+		}
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *ApiKeyQuery) CollectFields(ctx context.Context, satisfies ...string) (*ApiKeyQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *ApiKeyQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(apikey.Columns))
+		selectedFields = []string{apikey.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+		case "name":
+			if _, ok := fieldSeen[apikey.FieldName]; !ok {
+				selectedFields = append(selectedFields, apikey.FieldName)
+				fieldSeen[apikey.FieldName] = struct{}{}
+			}
+		case "prefix":
+			if _, ok := fieldSeen[apikey.FieldPrefix]; !ok {
+				selectedFields = append(selectedFields, apikey.FieldPrefix)
+				fieldSeen[apikey.FieldPrefix] = struct{}{}
+			}
+		case "role":
+			if _, ok := fieldSeen[apikey.FieldRole]; !ok {
+				selectedFields = append(selectedFields, apikey.FieldRole)
+				fieldSeen[apikey.FieldRole] = struct{}{}
+			}
+		case "createdBy":
+			if _, ok := fieldSeen[apikey.FieldCreatedBy]; !ok {
+				selectedFields = append(selectedFields, apikey.FieldCreatedBy)
+				fieldSeen[apikey.FieldCreatedBy] = struct{}{}
+			}
+		case "createdAt":
+			if _, ok := fieldSeen[apikey.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, apikey.FieldCreatedAt)
+				fieldSeen[apikey.FieldCreatedAt] = struct{}{}
+			}
+		case "expiresAt":
+			if _, ok := fieldSeen[apikey.FieldExpiresAt]; !ok {
+				selectedFields = append(selectedFields, apikey.FieldExpiresAt)
+				fieldSeen[apikey.FieldExpiresAt] = struct{}{}
+			}
+		case "lastUsedAt":
+			if _, ok := fieldSeen[apikey.FieldLastUsedAt]; !ok {
+				selectedFields = append(selectedFields, apikey.FieldLastUsedAt)
+				fieldSeen[apikey.FieldLastUsedAt] = struct{}{}
+			}
+		case "revokedAt":
+			if _, ok := fieldSeen[apikey.FieldRevokedAt]; !ok {
+				selectedFields = append(selectedFields, apikey.FieldRevokedAt)
+				fieldSeen[apikey.FieldRevokedAt] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type apikeyPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []ApiKeyPaginateOption
+}
+
+func newApiKeyPaginateArgs(rv map[string]any) *apikeyPaginateArgs {
+	args := &apikeyPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	return args
+}
 
 // CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
 func (_q *CrmAuditLogQuery) CollectFields(ctx context.Context, satisfies ...string) (*CrmAuditLogQuery, error) {
@@ -615,6 +880,127 @@ func newCustomerPaginateArgs(rv map[string]any) *customerPaginateArgs {
 }
 
 // CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *DuplicateCandidateQuery) CollectFields(ctx context.Context, satisfies ...string) (*DuplicateCandidateQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *DuplicateCandidateQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(duplicatecandidate.Columns))
+		selectedFields = []string{duplicatecandidate.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+		case "createdAt":
+			if _, ok := fieldSeen[duplicatecandidate.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, duplicatecandidate.FieldCreatedAt)
+				fieldSeen[duplicatecandidate.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[duplicatecandidate.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, duplicatecandidate.FieldUpdatedAt)
+				fieldSeen[duplicatecandidate.FieldUpdatedAt] = struct{}{}
+			}
+		case "reason":
+			if _, ok := fieldSeen[duplicatecandidate.FieldReason]; !ok {
+				selectedFields = append(selectedFields, duplicatecandidate.FieldReason)
+				fieldSeen[duplicatecandidate.FieldReason] = struct{}{}
+			}
+		case "confidence":
+			if _, ok := fieldSeen[duplicatecandidate.FieldConfidence]; !ok {
+				selectedFields = append(selectedFields, duplicatecandidate.FieldConfidence)
+				fieldSeen[duplicatecandidate.FieldConfidence] = struct{}{}
+			}
+		case "evidence":
+			if _, ok := fieldSeen[duplicatecandidate.FieldEvidence]; !ok {
+				selectedFields = append(selectedFields, duplicatecandidate.FieldEvidence)
+				fieldSeen[duplicatecandidate.FieldEvidence] = struct{}{}
+			}
+		case "status":
+			if _, ok := fieldSeen[duplicatecandidate.FieldStatus]; !ok {
+				selectedFields = append(selectedFields, duplicatecandidate.FieldStatus)
+				fieldSeen[duplicatecandidate.FieldStatus] = struct{}{}
+			}
+		case "resolvedAt":
+			if _, ok := fieldSeen[duplicatecandidate.FieldResolvedAt]; !ok {
+				selectedFields = append(selectedFields, duplicatecandidate.FieldResolvedAt)
+				fieldSeen[duplicatecandidate.FieldResolvedAt] = struct{}{}
+			}
+		case "resolvedBy":
+			if _, ok := fieldSeen[duplicatecandidate.FieldResolvedBy]; !ok {
+				selectedFields = append(selectedFields, duplicatecandidate.FieldResolvedBy)
+				fieldSeen[duplicatecandidate.FieldResolvedBy] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type duplicatecandidatePaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []DuplicateCandidatePaginateOption
+}
+
+func newDuplicateCandidatePaginateArgs(rv map[string]any) *duplicatecandidatePaginateArgs {
+	args := &duplicatecandidatePaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &DuplicateCandidateOrder{Field: &DuplicateCandidateOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithDuplicateCandidateOrder(order))
+			}
+		case *DuplicateCandidateOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithDuplicateCandidateOrder(v))
+			}
+		}
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
 func (_q *IdentityAliasQuery) CollectFields(ctx context.Context, satisfies ...string) (*IdentityAliasQuery, error) {
 	fc := graphql.GetFieldContext(ctx)
 	if fc == nil {
@@ -714,6 +1100,117 @@ func newIdentityAliasPaginateArgs(rv map[string]any) *identityaliasPaginateArgs 
 	}
 	if v := rv[beforeField]; v != nil {
 		args.before = v.(*Cursor)
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *MergeRecordQuery) CollectFields(ctx context.Context, satisfies ...string) (*MergeRecordQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *MergeRecordQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(mergerecord.Columns))
+		selectedFields = []string{mergerecord.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+		case "createdAt":
+			if _, ok := fieldSeen[mergerecord.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, mergerecord.FieldCreatedAt)
+				fieldSeen[mergerecord.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[mergerecord.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, mergerecord.FieldUpdatedAt)
+				fieldSeen[mergerecord.FieldUpdatedAt] = struct{}{}
+			}
+		case "status":
+			if _, ok := fieldSeen[mergerecord.FieldStatus]; !ok {
+				selectedFields = append(selectedFields, mergerecord.FieldStatus)
+				fieldSeen[mergerecord.FieldStatus] = struct{}{}
+			}
+		case "mergedBy":
+			if _, ok := fieldSeen[mergerecord.FieldMergedBy]; !ok {
+				selectedFields = append(selectedFields, mergerecord.FieldMergedBy)
+				fieldSeen[mergerecord.FieldMergedBy] = struct{}{}
+			}
+		case "unmergedAt":
+			if _, ok := fieldSeen[mergerecord.FieldUnmergedAt]; !ok {
+				selectedFields = append(selectedFields, mergerecord.FieldUnmergedAt)
+				fieldSeen[mergerecord.FieldUnmergedAt] = struct{}{}
+			}
+		case "unmergedBy":
+			if _, ok := fieldSeen[mergerecord.FieldUnmergedBy]; !ok {
+				selectedFields = append(selectedFields, mergerecord.FieldUnmergedBy)
+				fieldSeen[mergerecord.FieldUnmergedBy] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type mergerecordPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []MergeRecordPaginateOption
+}
+
+func newMergeRecordPaginateArgs(rv map[string]any) *mergerecordPaginateArgs {
+	args := &mergerecordPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &MergeRecordOrder{Field: &MergeRecordOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithMergeRecordOrder(order))
+			}
+		case *MergeRecordOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithMergeRecordOrder(v))
+			}
+		}
 	}
 	return args
 }
@@ -944,6 +1441,127 @@ func newOrganizationMemberPaginateArgs(rv map[string]any) *organizationmemberPag
 		case *OrganizationMemberOrder:
 			if v != nil {
 				args.opts = append(args.opts, WithOrganizationMemberOrder(v))
+			}
+		}
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *SyncLogQuery) CollectFields(ctx context.Context, satisfies ...string) (*SyncLogQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *SyncLogQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(synclog.Columns))
+		selectedFields = []string{synclog.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+		case "source":
+			if _, ok := fieldSeen[synclog.FieldSource]; !ok {
+				selectedFields = append(selectedFields, synclog.FieldSource)
+				fieldSeen[synclog.FieldSource] = struct{}{}
+			}
+		case "eventID":
+			if _, ok := fieldSeen[synclog.FieldEventID]; !ok {
+				selectedFields = append(selectedFields, synclog.FieldEventID)
+				fieldSeen[synclog.FieldEventID] = struct{}{}
+			}
+		case "eventType":
+			if _, ok := fieldSeen[synclog.FieldEventType]; !ok {
+				selectedFields = append(selectedFields, synclog.FieldEventType)
+				fieldSeen[synclog.FieldEventType] = struct{}{}
+			}
+		case "status":
+			if _, ok := fieldSeen[synclog.FieldStatus]; !ok {
+				selectedFields = append(selectedFields, synclog.FieldStatus)
+				fieldSeen[synclog.FieldStatus] = struct{}{}
+			}
+		case "reason":
+			if _, ok := fieldSeen[synclog.FieldReason]; !ok {
+				selectedFields = append(selectedFields, synclog.FieldReason)
+				fieldSeen[synclog.FieldReason] = struct{}{}
+			}
+		case "customerID":
+			if _, ok := fieldSeen[synclog.FieldCustomerID]; !ok {
+				selectedFields = append(selectedFields, synclog.FieldCustomerID)
+				fieldSeen[synclog.FieldCustomerID] = struct{}{}
+			}
+		case "occurredAt":
+			if _, ok := fieldSeen[synclog.FieldOccurredAt]; !ok {
+				selectedFields = append(selectedFields, synclog.FieldOccurredAt)
+				fieldSeen[synclog.FieldOccurredAt] = struct{}{}
+			}
+		case "processedAt":
+			if _, ok := fieldSeen[synclog.FieldProcessedAt]; !ok {
+				selectedFields = append(selectedFields, synclog.FieldProcessedAt)
+				fieldSeen[synclog.FieldProcessedAt] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type synclogentryPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []SyncLogEntryPaginateOption
+}
+
+func newSyncLogEntryPaginateArgs(rv map[string]any) *synclogentryPaginateArgs {
+	args := &synclogentryPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &SyncLogEntryOrder{Field: &SyncLogEntryOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithSyncLogEntryOrder(order))
+			}
+		case *SyncLogEntryOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithSyncLogEntryOrder(v))
 			}
 		}
 	}

@@ -8,6 +8,14 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 )
 
+func (_m *Activity) Customer(ctx context.Context) (*CustomerProfile, error) {
+	result, err := _m.Edges.CustomerOrErr()
+	if IsNotLoaded(err) {
+		result, err = _m.QueryCustomer().Only(ctx)
+	}
+	return result, err
+}
+
 func (_m *CustomerNote) Customer(ctx context.Context) (*CustomerProfile, error) {
 	result, err := _m.Edges.CustomerOrErr()
 	if IsNotLoaded(err) {

@@ -10,18 +10,33 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/google/uuid"
 	"github.com/hashicorp/go-multierror"
+	"github.com/rapportcrm/rapport/ent/activity"
+	"github.com/rapportcrm/rapport/ent/apikey"
 	"github.com/rapportcrm/rapport/ent/crmauditlog"
 	"github.com/rapportcrm/rapport/ent/customernote"
 	"github.com/rapportcrm/rapport/ent/customerprofile"
+	"github.com/rapportcrm/rapport/ent/duplicatecandidate"
 	"github.com/rapportcrm/rapport/ent/identityalias"
+	"github.com/rapportcrm/rapport/ent/mergerecord"
 	"github.com/rapportcrm/rapport/ent/organization"
 	"github.com/rapportcrm/rapport/ent/organizationmember"
+	"github.com/rapportcrm/rapport/ent/synclog"
 )
 
 // Noder wraps the basic Node method.
 type Noder interface {
 	IsNode()
 }
+
+var activityImplementors = []string{"Activity", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*Activity) IsNode() {}
+
+var apikeyImplementors = []string{"ApiKey", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*ApiKey) IsNode() {}
 
 var crmauditlogImplementors = []string{"AuditLogEntry", "Node"}
 
@@ -38,10 +53,20 @@ var customerprofileImplementors = []string{"Customer", "Node"}
 // IsNode implements the Node interface check for GQLGen.
 func (*CustomerProfile) IsNode() {}
 
+var duplicatecandidateImplementors = []string{"DuplicateCandidate", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*DuplicateCandidate) IsNode() {}
+
 var identityaliasImplementors = []string{"IdentityAlias", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
 func (*IdentityAlias) IsNode() {}
+
+var mergerecordImplementors = []string{"MergeRecord", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*MergeRecord) IsNode() {}
 
 var organizationImplementors = []string{"Organization", "Node"}
 
@@ -52,6 +77,11 @@ var organizationmemberImplementors = []string{"OrganizationMember", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
 func (*OrganizationMember) IsNode() {}
+
+var synclogImplementors = []string{"SyncLogEntry", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*SyncLog) IsNode() {}
 
 var errNodeInvalidID = &NotFoundError{"node"}
 
@@ -111,6 +141,24 @@ func (c *Client) Noder(ctx context.Context, id uuid.UUID, opts ...NodeOption) (_
 
 func (c *Client) noder(ctx context.Context, table string, id uuid.UUID) (Noder, error) {
 	switch table {
+	case activity.Table:
+		query := c.Activity.Query().
+			Where(activity.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, activityImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case apikey.Table:
+		query := c.ApiKey.Query().
+			Where(apikey.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, apikeyImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
 	case crmauditlog.Table:
 		query := c.CrmAuditLog.Query().
 			Where(crmauditlog.ID(id))
@@ -138,11 +186,29 @@ func (c *Client) noder(ctx context.Context, table string, id uuid.UUID) (Noder, 
 			}
 		}
 		return query.Only(ctx)
+	case duplicatecandidate.Table:
+		query := c.DuplicateCandidate.Query().
+			Where(duplicatecandidate.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, duplicatecandidateImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
 	case identityalias.Table:
 		query := c.IdentityAlias.Query().
 			Where(identityalias.ID(id))
 		if fc := graphql.GetFieldContext(ctx); fc != nil {
 			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, identityaliasImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case mergerecord.Table:
+		query := c.MergeRecord.Query().
+			Where(mergerecord.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, mergerecordImplementors...); err != nil {
 				return nil, err
 			}
 		}
@@ -161,6 +227,15 @@ func (c *Client) noder(ctx context.Context, table string, id uuid.UUID) (Noder, 
 			Where(organizationmember.ID(id))
 		if fc := graphql.GetFieldContext(ctx); fc != nil {
 			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, organizationmemberImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case synclog.Table:
+		query := c.SyncLog.Query().
+			Where(synclog.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, synclogImplementors...); err != nil {
 				return nil, err
 			}
 		}
@@ -238,6 +313,38 @@ func (c *Client) noders(ctx context.Context, table string, ids []uuid.UUID) ([]N
 		idmap[id] = append(idmap[id], &noders[i])
 	}
 	switch table {
+	case activity.Table:
+		query := c.Activity.Query().
+			Where(activity.IDIn(ids...))
+		query, err := query.CollectFields(ctx, activityImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case apikey.Table:
+		query := c.ApiKey.Query().
+			Where(apikey.IDIn(ids...))
+		query, err := query.CollectFields(ctx, apikeyImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
 	case crmauditlog.Table:
 		query := c.CrmAuditLog.Query().
 			Where(crmauditlog.IDIn(ids...))
@@ -286,10 +393,42 @@ func (c *Client) noders(ctx context.Context, table string, ids []uuid.UUID) ([]N
 				*noder = node
 			}
 		}
+	case duplicatecandidate.Table:
+		query := c.DuplicateCandidate.Query().
+			Where(duplicatecandidate.IDIn(ids...))
+		query, err := query.CollectFields(ctx, duplicatecandidateImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
 	case identityalias.Table:
 		query := c.IdentityAlias.Query().
 			Where(identityalias.IDIn(ids...))
 		query, err := query.CollectFields(ctx, identityaliasImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case mergerecord.Table:
+		query := c.MergeRecord.Query().
+			Where(mergerecord.IDIn(ids...))
+		query, err := query.CollectFields(ctx, mergerecordImplementors...)
 		if err != nil {
 			return nil, err
 		}
@@ -322,6 +461,22 @@ func (c *Client) noders(ctx context.Context, table string, ids []uuid.UUID) ([]N
 		query := c.OrganizationMember.Query().
 			Where(organizationmember.IDIn(ids...))
 		query, err := query.CollectFields(ctx, organizationmemberImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case synclog.Table:
+		query := c.SyncLog.Query().
+			Where(synclog.IDIn(ids...))
+		query, err := query.CollectFields(ctx, synclogImplementors...)
 		if err != nil {
 			return nil, err
 		}

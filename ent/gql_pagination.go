@@ -15,12 +15,17 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/errcode"
 	"github.com/google/uuid"
+	"github.com/rapportcrm/rapport/ent/activity"
+	"github.com/rapportcrm/rapport/ent/apikey"
 	"github.com/rapportcrm/rapport/ent/crmauditlog"
 	"github.com/rapportcrm/rapport/ent/customernote"
 	"github.com/rapportcrm/rapport/ent/customerprofile"
+	"github.com/rapportcrm/rapport/ent/duplicatecandidate"
 	"github.com/rapportcrm/rapport/ent/identityalias"
+	"github.com/rapportcrm/rapport/ent/mergerecord"
 	"github.com/rapportcrm/rapport/ent/organization"
 	"github.com/rapportcrm/rapport/ent/organizationmember"
+	"github.com/rapportcrm/rapport/ent/synclog"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 )
 
@@ -102,6 +107,551 @@ func paginateLimit(first, last *int) int {
 		limit = *last + 1
 	}
 	return limit
+}
+
+// ActivityEdge is the edge representation of Activity.
+type ActivityEdge struct {
+	Node   *Activity `json:"node"`
+	Cursor Cursor    `json:"cursor"`
+}
+
+// ActivityConnection is the connection containing edges to Activity.
+type ActivityConnection struct {
+	Edges      []*ActivityEdge `json:"edges"`
+	PageInfo   PageInfo        `json:"pageInfo"`
+	TotalCount int             `json:"totalCount"`
+}
+
+func (c *ActivityConnection) build(nodes []*Activity, pager *activityPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *Activity
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *Activity {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *Activity {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*ActivityEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &ActivityEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// ActivityPaginateOption enables pagination customization.
+type ActivityPaginateOption func(*activityPager) error
+
+// WithActivityOrder configures pagination ordering.
+func WithActivityOrder(order *ActivityOrder) ActivityPaginateOption {
+	if order == nil {
+		order = DefaultActivityOrder
+	}
+	o := *order
+	return func(pager *activityPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultActivityOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithActivityFilter configures pagination filter.
+func WithActivityFilter(filter func(*ActivityQuery) (*ActivityQuery, error)) ActivityPaginateOption {
+	return func(pager *activityPager) error {
+		if filter == nil {
+			return errors.New("ActivityQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type activityPager struct {
+	reverse bool
+	order   *ActivityOrder
+	filter  func(*ActivityQuery) (*ActivityQuery, error)
+}
+
+func newActivityPager(opts []ActivityPaginateOption, reverse bool) (*activityPager, error) {
+	pager := &activityPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultActivityOrder
+	}
+	return pager, nil
+}
+
+func (p *activityPager) applyFilter(query *ActivityQuery) (*ActivityQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *activityPager) toCursor(_m *Activity) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *activityPager) applyCursors(query *ActivityQuery, after, before *Cursor) (*ActivityQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultActivityOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *activityPager) applyOrder(query *ActivityQuery) *ActivityQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultActivityOrder.Field {
+		query = query.Order(DefaultActivityOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *activityPager) orderExpr(query *ActivityQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultActivityOrder.Field {
+			b.Comma().Ident(DefaultActivityOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to Activity.
+func (_m *ActivityQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...ActivityPaginateOption,
+) (*ActivityConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newActivityPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &ActivityConnection{Edges: []*ActivityEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// ActivityOrderFieldOccurredAt orders Activity by occurred_at.
+	ActivityOrderFieldOccurredAt = &ActivityOrderField{
+		Value: func(_m *Activity) (ent.Value, error) {
+			return _m.OccurredAt, nil
+		},
+		column: activity.FieldOccurredAt,
+		toTerm: activity.ByOccurredAt,
+		toCursor: func(_m *Activity) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.OccurredAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f ActivityOrderField) String() string {
+	var str string
+	switch f.column {
+	case ActivityOrderFieldOccurredAt.column:
+		str = "OCCURRED_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f ActivityOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *ActivityOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("ActivityOrderField %T must be a string", v)
+	}
+	switch str {
+	case "OCCURRED_AT":
+		*f = *ActivityOrderFieldOccurredAt
+	default:
+		return fmt.Errorf("%s is not a valid ActivityOrderField", str)
+	}
+	return nil
+}
+
+// ActivityOrderField defines the ordering field of Activity.
+type ActivityOrderField struct {
+	// Value extracts the ordering value from the given Activity.
+	Value    func(*Activity) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) activity.OrderOption
+	toCursor func(*Activity) Cursor
+}
+
+// ActivityOrder defines the ordering of Activity.
+type ActivityOrder struct {
+	Direction OrderDirection      `json:"direction"`
+	Field     *ActivityOrderField `json:"field"`
+}
+
+// DefaultActivityOrder is the default ordering of Activity.
+var DefaultActivityOrder = &ActivityOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &ActivityOrderField{
+		Value: func(_m *Activity) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: activity.FieldID,
+		toTerm: activity.ByID,
+		toCursor: func(_m *Activity) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts Activity into ActivityEdge.
+func (_m *Activity) ToEdge(order *ActivityOrder) *ActivityEdge {
+	if order == nil {
+		order = DefaultActivityOrder
+	}
+	return &ActivityEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// ApiKeyEdge is the edge representation of ApiKey.
+type ApiKeyEdge struct {
+	Node   *ApiKey `json:"node"`
+	Cursor Cursor  `json:"cursor"`
+}
+
+// ApiKeyConnection is the connection containing edges to ApiKey.
+type ApiKeyConnection struct {
+	Edges      []*ApiKeyEdge `json:"edges"`
+	PageInfo   PageInfo      `json:"pageInfo"`
+	TotalCount int           `json:"totalCount"`
+}
+
+func (c *ApiKeyConnection) build(nodes []*ApiKey, pager *apikeyPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *ApiKey
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *ApiKey {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *ApiKey {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*ApiKeyEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &ApiKeyEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// ApiKeyPaginateOption enables pagination customization.
+type ApiKeyPaginateOption func(*apikeyPager) error
+
+// WithApiKeyOrder configures pagination ordering.
+func WithApiKeyOrder(order *ApiKeyOrder) ApiKeyPaginateOption {
+	if order == nil {
+		order = DefaultApiKeyOrder
+	}
+	o := *order
+	return func(pager *apikeyPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultApiKeyOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithApiKeyFilter configures pagination filter.
+func WithApiKeyFilter(filter func(*ApiKeyQuery) (*ApiKeyQuery, error)) ApiKeyPaginateOption {
+	return func(pager *apikeyPager) error {
+		if filter == nil {
+			return errors.New("ApiKeyQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type apikeyPager struct {
+	reverse bool
+	order   *ApiKeyOrder
+	filter  func(*ApiKeyQuery) (*ApiKeyQuery, error)
+}
+
+func newApiKeyPager(opts []ApiKeyPaginateOption, reverse bool) (*apikeyPager, error) {
+	pager := &apikeyPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultApiKeyOrder
+	}
+	return pager, nil
+}
+
+func (p *apikeyPager) applyFilter(query *ApiKeyQuery) (*ApiKeyQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *apikeyPager) toCursor(_m *ApiKey) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *apikeyPager) applyCursors(query *ApiKeyQuery, after, before *Cursor) (*ApiKeyQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultApiKeyOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *apikeyPager) applyOrder(query *ApiKeyQuery) *ApiKeyQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultApiKeyOrder.Field {
+		query = query.Order(DefaultApiKeyOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *apikeyPager) orderExpr(query *ApiKeyQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultApiKeyOrder.Field {
+			b.Comma().Ident(DefaultApiKeyOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to ApiKey.
+func (_m *ApiKeyQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...ApiKeyPaginateOption,
+) (*ApiKeyConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newApiKeyPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &ApiKeyConnection{Edges: []*ApiKeyEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+// ApiKeyOrderField defines the ordering field of ApiKey.
+type ApiKeyOrderField struct {
+	// Value extracts the ordering value from the given ApiKey.
+	Value    func(*ApiKey) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) apikey.OrderOption
+	toCursor func(*ApiKey) Cursor
+}
+
+// ApiKeyOrder defines the ordering of ApiKey.
+type ApiKeyOrder struct {
+	Direction OrderDirection    `json:"direction"`
+	Field     *ApiKeyOrderField `json:"field"`
+}
+
+// DefaultApiKeyOrder is the default ordering of ApiKey.
+var DefaultApiKeyOrder = &ApiKeyOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &ApiKeyOrderField{
+		Value: func(_m *ApiKey) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: apikey.FieldID,
+		toTerm: apikey.ByID,
+		toCursor: func(_m *ApiKey) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts ApiKey into ApiKeyEdge.
+func (_m *ApiKey) ToEdge(order *ApiKeyOrder) *ApiKeyEdge {
+	if order == nil {
+		order = DefaultApiKeyOrder
+	}
+	return &ApiKeyEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
 }
 
 // AuditLogEntry is the type alias for CrmAuditLog.
@@ -1394,6 +1944,338 @@ func (_m *Customer) ToEdge(order *CustomerOrder) *CustomerEdge {
 	}
 }
 
+// DuplicateCandidateEdge is the edge representation of DuplicateCandidate.
+type DuplicateCandidateEdge struct {
+	Node   *DuplicateCandidate `json:"node"`
+	Cursor Cursor              `json:"cursor"`
+}
+
+// DuplicateCandidateConnection is the connection containing edges to DuplicateCandidate.
+type DuplicateCandidateConnection struct {
+	Edges      []*DuplicateCandidateEdge `json:"edges"`
+	PageInfo   PageInfo                  `json:"pageInfo"`
+	TotalCount int                       `json:"totalCount"`
+}
+
+func (c *DuplicateCandidateConnection) build(nodes []*DuplicateCandidate, pager *duplicatecandidatePager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *DuplicateCandidate
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *DuplicateCandidate {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *DuplicateCandidate {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*DuplicateCandidateEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &DuplicateCandidateEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// DuplicateCandidatePaginateOption enables pagination customization.
+type DuplicateCandidatePaginateOption func(*duplicatecandidatePager) error
+
+// WithDuplicateCandidateOrder configures pagination ordering.
+func WithDuplicateCandidateOrder(order *DuplicateCandidateOrder) DuplicateCandidatePaginateOption {
+	if order == nil {
+		order = DefaultDuplicateCandidateOrder
+	}
+	o := *order
+	return func(pager *duplicatecandidatePager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultDuplicateCandidateOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithDuplicateCandidateFilter configures pagination filter.
+func WithDuplicateCandidateFilter(filter func(*DuplicateCandidateQuery) (*DuplicateCandidateQuery, error)) DuplicateCandidatePaginateOption {
+	return func(pager *duplicatecandidatePager) error {
+		if filter == nil {
+			return errors.New("DuplicateCandidateQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type duplicatecandidatePager struct {
+	reverse bool
+	order   *DuplicateCandidateOrder
+	filter  func(*DuplicateCandidateQuery) (*DuplicateCandidateQuery, error)
+}
+
+func newDuplicateCandidatePager(opts []DuplicateCandidatePaginateOption, reverse bool) (*duplicatecandidatePager, error) {
+	pager := &duplicatecandidatePager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultDuplicateCandidateOrder
+	}
+	return pager, nil
+}
+
+func (p *duplicatecandidatePager) applyFilter(query *DuplicateCandidateQuery) (*DuplicateCandidateQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *duplicatecandidatePager) toCursor(_m *DuplicateCandidate) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *duplicatecandidatePager) applyCursors(query *DuplicateCandidateQuery, after, before *Cursor) (*DuplicateCandidateQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultDuplicateCandidateOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *duplicatecandidatePager) applyOrder(query *DuplicateCandidateQuery) *DuplicateCandidateQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultDuplicateCandidateOrder.Field {
+		query = query.Order(DefaultDuplicateCandidateOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *duplicatecandidatePager) orderExpr(query *DuplicateCandidateQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultDuplicateCandidateOrder.Field {
+			b.Comma().Ident(DefaultDuplicateCandidateOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to DuplicateCandidate.
+func (_m *DuplicateCandidateQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...DuplicateCandidatePaginateOption,
+) (*DuplicateCandidateConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newDuplicateCandidatePager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &DuplicateCandidateConnection{Edges: []*DuplicateCandidateEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// DuplicateCandidateOrderFieldCreatedAt orders DuplicateCandidate by created_at.
+	DuplicateCandidateOrderFieldCreatedAt = &DuplicateCandidateOrderField{
+		Value: func(_m *DuplicateCandidate) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: duplicatecandidate.FieldCreatedAt,
+		toTerm: duplicatecandidate.ByCreatedAt,
+		toCursor: func(_m *DuplicateCandidate) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+	// DuplicateCandidateOrderFieldUpdatedAt orders DuplicateCandidate by updated_at.
+	DuplicateCandidateOrderFieldUpdatedAt = &DuplicateCandidateOrderField{
+		Value: func(_m *DuplicateCandidate) (ent.Value, error) {
+			return _m.UpdatedAt, nil
+		},
+		column: duplicatecandidate.FieldUpdatedAt,
+		toTerm: duplicatecandidate.ByUpdatedAt,
+		toCursor: func(_m *DuplicateCandidate) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.UpdatedAt,
+			}
+		},
+	}
+	// DuplicateCandidateOrderFieldConfidence orders DuplicateCandidate by confidence.
+	DuplicateCandidateOrderFieldConfidence = &DuplicateCandidateOrderField{
+		Value: func(_m *DuplicateCandidate) (ent.Value, error) {
+			return _m.Confidence, nil
+		},
+		column: duplicatecandidate.FieldConfidence,
+		toTerm: duplicatecandidate.ByConfidence,
+		toCursor: func(_m *DuplicateCandidate) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.Confidence,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f DuplicateCandidateOrderField) String() string {
+	var str string
+	switch f.column {
+	case DuplicateCandidateOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	case DuplicateCandidateOrderFieldUpdatedAt.column:
+		str = "UPDATED_AT"
+	case DuplicateCandidateOrderFieldConfidence.column:
+		str = "CONFIDENCE"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f DuplicateCandidateOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *DuplicateCandidateOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("DuplicateCandidateOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *DuplicateCandidateOrderFieldCreatedAt
+	case "UPDATED_AT":
+		*f = *DuplicateCandidateOrderFieldUpdatedAt
+	case "CONFIDENCE":
+		*f = *DuplicateCandidateOrderFieldConfidence
+	default:
+		return fmt.Errorf("%s is not a valid DuplicateCandidateOrderField", str)
+	}
+	return nil
+}
+
+// DuplicateCandidateOrderField defines the ordering field of DuplicateCandidate.
+type DuplicateCandidateOrderField struct {
+	// Value extracts the ordering value from the given DuplicateCandidate.
+	Value    func(*DuplicateCandidate) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) duplicatecandidate.OrderOption
+	toCursor func(*DuplicateCandidate) Cursor
+}
+
+// DuplicateCandidateOrder defines the ordering of DuplicateCandidate.
+type DuplicateCandidateOrder struct {
+	Direction OrderDirection                `json:"direction"`
+	Field     *DuplicateCandidateOrderField `json:"field"`
+}
+
+// DefaultDuplicateCandidateOrder is the default ordering of DuplicateCandidate.
+var DefaultDuplicateCandidateOrder = &DuplicateCandidateOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &DuplicateCandidateOrderField{
+		Value: func(_m *DuplicateCandidate) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: duplicatecandidate.FieldID,
+		toTerm: duplicatecandidate.ByID,
+		toCursor: func(_m *DuplicateCandidate) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts DuplicateCandidate into DuplicateCandidateEdge.
+func (_m *DuplicateCandidate) ToEdge(order *DuplicateCandidateOrder) *DuplicateCandidateEdge {
+	if order == nil {
+		order = DefaultDuplicateCandidateOrder
+	}
+	return &DuplicateCandidateEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
 // IdentityAliasEdge is the edge representation of IdentityAlias.
 type IdentityAliasEdge struct {
 	Node   *IdentityAlias `json:"node"`
@@ -1638,6 +2520,320 @@ func (_m *IdentityAlias) ToEdge(order *IdentityAliasOrder) *IdentityAliasEdge {
 		order = DefaultIdentityAliasOrder
 	}
 	return &IdentityAliasEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// MergeRecordEdge is the edge representation of MergeRecord.
+type MergeRecordEdge struct {
+	Node   *MergeRecord `json:"node"`
+	Cursor Cursor       `json:"cursor"`
+}
+
+// MergeRecordConnection is the connection containing edges to MergeRecord.
+type MergeRecordConnection struct {
+	Edges      []*MergeRecordEdge `json:"edges"`
+	PageInfo   PageInfo           `json:"pageInfo"`
+	TotalCount int                `json:"totalCount"`
+}
+
+func (c *MergeRecordConnection) build(nodes []*MergeRecord, pager *mergerecordPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *MergeRecord
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *MergeRecord {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *MergeRecord {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*MergeRecordEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &MergeRecordEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// MergeRecordPaginateOption enables pagination customization.
+type MergeRecordPaginateOption func(*mergerecordPager) error
+
+// WithMergeRecordOrder configures pagination ordering.
+func WithMergeRecordOrder(order *MergeRecordOrder) MergeRecordPaginateOption {
+	if order == nil {
+		order = DefaultMergeRecordOrder
+	}
+	o := *order
+	return func(pager *mergerecordPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultMergeRecordOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithMergeRecordFilter configures pagination filter.
+func WithMergeRecordFilter(filter func(*MergeRecordQuery) (*MergeRecordQuery, error)) MergeRecordPaginateOption {
+	return func(pager *mergerecordPager) error {
+		if filter == nil {
+			return errors.New("MergeRecordQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type mergerecordPager struct {
+	reverse bool
+	order   *MergeRecordOrder
+	filter  func(*MergeRecordQuery) (*MergeRecordQuery, error)
+}
+
+func newMergeRecordPager(opts []MergeRecordPaginateOption, reverse bool) (*mergerecordPager, error) {
+	pager := &mergerecordPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultMergeRecordOrder
+	}
+	return pager, nil
+}
+
+func (p *mergerecordPager) applyFilter(query *MergeRecordQuery) (*MergeRecordQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *mergerecordPager) toCursor(_m *MergeRecord) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *mergerecordPager) applyCursors(query *MergeRecordQuery, after, before *Cursor) (*MergeRecordQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultMergeRecordOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *mergerecordPager) applyOrder(query *MergeRecordQuery) *MergeRecordQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultMergeRecordOrder.Field {
+		query = query.Order(DefaultMergeRecordOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *mergerecordPager) orderExpr(query *MergeRecordQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultMergeRecordOrder.Field {
+			b.Comma().Ident(DefaultMergeRecordOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to MergeRecord.
+func (_m *MergeRecordQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...MergeRecordPaginateOption,
+) (*MergeRecordConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newMergeRecordPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &MergeRecordConnection{Edges: []*MergeRecordEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// MergeRecordOrderFieldCreatedAt orders MergeRecord by created_at.
+	MergeRecordOrderFieldCreatedAt = &MergeRecordOrderField{
+		Value: func(_m *MergeRecord) (ent.Value, error) {
+			return _m.CreatedAt, nil
+		},
+		column: mergerecord.FieldCreatedAt,
+		toTerm: mergerecord.ByCreatedAt,
+		toCursor: func(_m *MergeRecord) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.CreatedAt,
+			}
+		},
+	}
+	// MergeRecordOrderFieldUpdatedAt orders MergeRecord by updated_at.
+	MergeRecordOrderFieldUpdatedAt = &MergeRecordOrderField{
+		Value: func(_m *MergeRecord) (ent.Value, error) {
+			return _m.UpdatedAt, nil
+		},
+		column: mergerecord.FieldUpdatedAt,
+		toTerm: mergerecord.ByUpdatedAt,
+		toCursor: func(_m *MergeRecord) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.UpdatedAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f MergeRecordOrderField) String() string {
+	var str string
+	switch f.column {
+	case MergeRecordOrderFieldCreatedAt.column:
+		str = "CREATED_AT"
+	case MergeRecordOrderFieldUpdatedAt.column:
+		str = "UPDATED_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f MergeRecordOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *MergeRecordOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("MergeRecordOrderField %T must be a string", v)
+	}
+	switch str {
+	case "CREATED_AT":
+		*f = *MergeRecordOrderFieldCreatedAt
+	case "UPDATED_AT":
+		*f = *MergeRecordOrderFieldUpdatedAt
+	default:
+		return fmt.Errorf("%s is not a valid MergeRecordOrderField", str)
+	}
+	return nil
+}
+
+// MergeRecordOrderField defines the ordering field of MergeRecord.
+type MergeRecordOrderField struct {
+	// Value extracts the ordering value from the given MergeRecord.
+	Value    func(*MergeRecord) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) mergerecord.OrderOption
+	toCursor func(*MergeRecord) Cursor
+}
+
+// MergeRecordOrder defines the ordering of MergeRecord.
+type MergeRecordOrder struct {
+	Direction OrderDirection         `json:"direction"`
+	Field     *MergeRecordOrderField `json:"field"`
+}
+
+// DefaultMergeRecordOrder is the default ordering of MergeRecord.
+var DefaultMergeRecordOrder = &MergeRecordOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &MergeRecordOrderField{
+		Value: func(_m *MergeRecord) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: mergerecord.FieldID,
+		toTerm: mergerecord.ByID,
+		toCursor: func(_m *MergeRecord) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts MergeRecord into MergeRecordEdge.
+func (_m *MergeRecord) ToEdge(order *MergeRecordOrder) *MergeRecordEdge {
+	if order == nil {
+		order = DefaultMergeRecordOrder
+	}
+	return &MergeRecordEdge{
 		Node:   _m,
 		Cursor: order.Field.toCursor(_m),
 	}
@@ -2266,6 +3462,305 @@ func (_m *OrganizationMember) ToEdge(order *OrganizationMemberOrder) *Organizati
 		order = DefaultOrganizationMemberOrder
 	}
 	return &OrganizationMemberEdge{
+		Node:   _m,
+		Cursor: order.Field.toCursor(_m),
+	}
+}
+
+// SyncLogEntry is the type alias for SyncLog.
+type SyncLogEntry = SyncLog
+
+// SyncLogEntryEdge is the edge representation of SyncLogEntry.
+type SyncLogEntryEdge struct {
+	Node   *SyncLogEntry `json:"node"`
+	Cursor Cursor        `json:"cursor"`
+}
+
+// SyncLogEntryConnection is the connection containing edges to SyncLogEntry.
+type SyncLogEntryConnection struct {
+	Edges      []*SyncLogEntryEdge `json:"edges"`
+	PageInfo   PageInfo            `json:"pageInfo"`
+	TotalCount int                 `json:"totalCount"`
+}
+
+func (c *SyncLogEntryConnection) build(nodes []*SyncLogEntry, pager *synclogentryPager, after *Cursor, first *int, before *Cursor, last *int) {
+	c.PageInfo.HasNextPage = before != nil
+	c.PageInfo.HasPreviousPage = after != nil
+	if first != nil && *first+1 == len(nodes) {
+		c.PageInfo.HasNextPage = true
+		nodes = nodes[:len(nodes)-1]
+	} else if last != nil && *last+1 == len(nodes) {
+		c.PageInfo.HasPreviousPage = true
+		nodes = nodes[:len(nodes)-1]
+	}
+	var nodeAt func(int) *SyncLogEntry
+	if last != nil {
+		n := len(nodes) - 1
+		nodeAt = func(i int) *SyncLogEntry {
+			return nodes[n-i]
+		}
+	} else {
+		nodeAt = func(i int) *SyncLogEntry {
+			return nodes[i]
+		}
+	}
+	c.Edges = make([]*SyncLogEntryEdge, len(nodes))
+	for i := range nodes {
+		node := nodeAt(i)
+		c.Edges[i] = &SyncLogEntryEdge{
+			Node:   node,
+			Cursor: pager.toCursor(node),
+		}
+	}
+	if l := len(c.Edges); l > 0 {
+		c.PageInfo.StartCursor = &c.Edges[0].Cursor
+		c.PageInfo.EndCursor = &c.Edges[l-1].Cursor
+	}
+	if c.TotalCount == 0 {
+		c.TotalCount = len(nodes)
+	}
+}
+
+// SyncLogEntryPaginateOption enables pagination customization.
+type SyncLogEntryPaginateOption func(*synclogentryPager) error
+
+// WithSyncLogEntryOrder configures pagination ordering.
+func WithSyncLogEntryOrder(order *SyncLogEntryOrder) SyncLogEntryPaginateOption {
+	if order == nil {
+		order = DefaultSyncLogEntryOrder
+	}
+	o := *order
+	return func(pager *synclogentryPager) error {
+		if err := o.Direction.Validate(); err != nil {
+			return err
+		}
+		if o.Field == nil {
+			o.Field = DefaultSyncLogEntryOrder.Field
+		}
+		pager.order = &o
+		return nil
+	}
+}
+
+// WithSyncLogEntryFilter configures pagination filter.
+func WithSyncLogEntryFilter(filter func(*SyncLogQuery) (*SyncLogQuery, error)) SyncLogEntryPaginateOption {
+	return func(pager *synclogentryPager) error {
+		if filter == nil {
+			return errors.New("SyncLogQuery filter cannot be nil")
+		}
+		pager.filter = filter
+		return nil
+	}
+}
+
+type synclogentryPager struct {
+	reverse bool
+	order   *SyncLogEntryOrder
+	filter  func(*SyncLogQuery) (*SyncLogQuery, error)
+}
+
+func newSyncLogEntryPager(opts []SyncLogEntryPaginateOption, reverse bool) (*synclogentryPager, error) {
+	pager := &synclogentryPager{reverse: reverse}
+	for _, opt := range opts {
+		if err := opt(pager); err != nil {
+			return nil, err
+		}
+	}
+	if pager.order == nil {
+		pager.order = DefaultSyncLogEntryOrder
+	}
+	return pager, nil
+}
+
+func (p *synclogentryPager) applyFilter(query *SyncLogQuery) (*SyncLogQuery, error) {
+	if p.filter != nil {
+		return p.filter(query)
+	}
+	return query, nil
+}
+
+func (p *synclogentryPager) toCursor(_m *SyncLogEntry) Cursor {
+	return p.order.Field.toCursor(_m)
+}
+
+func (p *synclogentryPager) applyCursors(query *SyncLogQuery, after, before *Cursor) (*SyncLogQuery, error) {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	for _, predicate := range entgql.CursorsPredicate(after, before, DefaultSyncLogEntryOrder.Field.column, p.order.Field.column, direction) {
+		query = query.Where(predicate)
+	}
+	return query, nil
+}
+
+func (p *synclogentryPager) applyOrder(query *SyncLogQuery) *SyncLogQuery {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	query = query.Order(p.order.Field.toTerm(direction.OrderTermOption()))
+	if p.order.Field != DefaultSyncLogEntryOrder.Field {
+		query = query.Order(DefaultSyncLogEntryOrder.Field.toTerm(direction.OrderTermOption()))
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return query
+}
+
+func (p *synclogentryPager) orderExpr(query *SyncLogQuery) sql.Querier {
+	direction := p.order.Direction
+	if p.reverse {
+		direction = direction.Reverse()
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(p.order.Field.column)
+	}
+	return sql.ExprFunc(func(b *sql.Builder) {
+		b.Ident(p.order.Field.column).Pad().WriteString(string(direction))
+		if p.order.Field != DefaultSyncLogEntryOrder.Field {
+			b.Comma().Ident(DefaultSyncLogEntryOrder.Field.column).Pad().WriteString(string(direction))
+		}
+	})
+}
+
+// Paginate executes the query and returns a relay based cursor connection to SyncLogEntry.
+func (_m *SyncLogQuery) Paginate(
+	ctx context.Context, after *Cursor, first *int,
+	before *Cursor, last *int, opts ...SyncLogEntryPaginateOption,
+) (*SyncLogEntryConnection, error) {
+	if err := validateFirstLast(first, last); err != nil {
+		return nil, err
+	}
+	pager, err := newSyncLogEntryPager(opts, last != nil)
+	if err != nil {
+		return nil, err
+	}
+	if _m, err = pager.applyFilter(_m); err != nil {
+		return nil, err
+	}
+	conn := &SyncLogEntryConnection{Edges: []*SyncLogEntryEdge{}}
+	ignoredEdges := !hasCollectedField(ctx, edgesField)
+	if hasCollectedField(ctx, totalCountField) || hasCollectedField(ctx, pageInfoField) {
+		hasPagination := after != nil || first != nil || before != nil || last != nil
+		if hasPagination || ignoredEdges {
+			c := _m.Clone()
+			c.ctx.Fields = nil
+			if conn.TotalCount, err = c.Count(ctx); err != nil {
+				return nil, err
+			}
+			conn.PageInfo.HasNextPage = first != nil && conn.TotalCount > 0
+			conn.PageInfo.HasPreviousPage = last != nil && conn.TotalCount > 0
+		}
+	}
+	if ignoredEdges || (first != nil && *first == 0) || (last != nil && *last == 0) {
+		return conn, nil
+	}
+	if _m, err = pager.applyCursors(_m, after, before); err != nil {
+		return nil, err
+	}
+	limit := paginateLimit(first, last)
+	if limit != 0 {
+		_m.Limit(limit)
+	}
+	if field := collectedField(ctx, edgesField, nodeField); field != nil {
+		if err := _m.collectField(ctx, limit == 1, graphql.GetOperationContext(ctx), *field, []string{edgesField, nodeField}); err != nil {
+			return nil, err
+		}
+	}
+	_m = pager.applyOrder(_m)
+	nodes, err := _m.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	conn.build(nodes, pager, after, first, before, last)
+	return conn, nil
+}
+
+var (
+	// SyncLogOrderFieldProcessedAt orders SyncLog by processed_at.
+	SyncLogOrderFieldProcessedAt = &SyncLogEntryOrderField{
+		Value: func(_m *SyncLogEntry) (ent.Value, error) {
+			return _m.ProcessedAt, nil
+		},
+		column: synclog.FieldProcessedAt,
+		toTerm: synclog.ByProcessedAt,
+		toCursor: func(_m *SyncLogEntry) Cursor {
+			return Cursor{
+				ID:    _m.ID,
+				Value: _m.ProcessedAt,
+			}
+		},
+	}
+)
+
+// String implement fmt.Stringer interface.
+func (f SyncLogEntryOrderField) String() string {
+	var str string
+	switch f.column {
+	case SyncLogOrderFieldProcessedAt.column:
+		str = "PROCESSED_AT"
+	}
+	return str
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (f SyncLogEntryOrderField) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(f.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (f *SyncLogEntryOrderField) UnmarshalGQL(v interface{}) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("SyncLogEntryOrderField %T must be a string", v)
+	}
+	switch str {
+	case "PROCESSED_AT":
+		*f = *SyncLogOrderFieldProcessedAt
+	default:
+		return fmt.Errorf("%s is not a valid SyncLogEntryOrderField", str)
+	}
+	return nil
+}
+
+// SyncLogEntryOrderField defines the ordering field of SyncLog.
+type SyncLogEntryOrderField struct {
+	// Value extracts the ordering value from the given SyncLog.
+	Value    func(*SyncLogEntry) (ent.Value, error)
+	column   string // field or computed.
+	toTerm   func(...sql.OrderTermOption) synclog.OrderOption
+	toCursor func(*SyncLogEntry) Cursor
+}
+
+// SyncLogEntryOrder defines the ordering of SyncLog.
+type SyncLogEntryOrder struct {
+	Direction OrderDirection          `json:"direction"`
+	Field     *SyncLogEntryOrderField `json:"field"`
+}
+
+// DefaultSyncLogEntryOrder is the default ordering of SyncLog.
+var DefaultSyncLogEntryOrder = &SyncLogEntryOrder{
+	Direction: entgql.OrderDirectionAsc,
+	Field: &SyncLogEntryOrderField{
+		Value: func(_m *SyncLogEntry) (ent.Value, error) {
+			return _m.ID, nil
+		},
+		column: synclog.FieldID,
+		toTerm: synclog.ByID,
+		toCursor: func(_m *SyncLogEntry) Cursor {
+			return Cursor{ID: _m.ID}
+		},
+	},
+}
+
+// ToEdge converts SyncLogEntry into SyncLogEntryEdge.
+func (_m *SyncLogEntry) ToEdge(order *SyncLogEntryOrder) *SyncLogEntryEdge {
+	if order == nil {
+		order = DefaultSyncLogEntryOrder
+	}
+	return &SyncLogEntryEdge{
 		Node:   _m,
 		Cursor: order.Field.toCursor(_m),
 	}

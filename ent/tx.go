@@ -14,18 +14,30 @@ import (
 // Tx is a transactional client that is created by calling Client.Tx().
 type Tx struct {
 	config
+	// Activity is the client for interacting with the Activity builders.
+	Activity *ActivityClient
+	// ApiKey is the client for interacting with the ApiKey builders.
+	ApiKey *ApiKeyClient
 	// CrmAuditLog is the client for interacting with the CrmAuditLog builders.
 	CrmAuditLog *CrmAuditLogClient
 	// CustomerNote is the client for interacting with the CustomerNote builders.
 	CustomerNote *CustomerNoteClient
 	// CustomerProfile is the client for interacting with the CustomerProfile builders.
 	CustomerProfile *CustomerProfileClient
+	// DuplicateCandidate is the client for interacting with the DuplicateCandidate builders.
+	DuplicateCandidate *DuplicateCandidateClient
 	// IdentityAlias is the client for interacting with the IdentityAlias builders.
 	IdentityAlias *IdentityAliasClient
+	// MergeRecord is the client for interacting with the MergeRecord builders.
+	MergeRecord *MergeRecordClient
 	// Organization is the client for interacting with the Organization builders.
 	Organization *OrganizationClient
 	// OrganizationMember is the client for interacting with the OrganizationMember builders.
 	OrganizationMember *OrganizationMemberClient
+	// OutboxEvent is the client for interacting with the OutboxEvent builders.
+	OutboxEvent *OutboxEventClient
+	// SyncLog is the client for interacting with the SyncLog builders.
+	SyncLog *SyncLogClient
 
 	// lazily loaded.
 	client     *Client
@@ -157,12 +169,18 @@ func (tx *Tx) Client() *Client {
 }
 
 func (tx *Tx) init() {
+	tx.Activity = NewActivityClient(tx.config)
+	tx.ApiKey = NewApiKeyClient(tx.config)
 	tx.CrmAuditLog = NewCrmAuditLogClient(tx.config)
 	tx.CustomerNote = NewCustomerNoteClient(tx.config)
 	tx.CustomerProfile = NewCustomerProfileClient(tx.config)
+	tx.DuplicateCandidate = NewDuplicateCandidateClient(tx.config)
 	tx.IdentityAlias = NewIdentityAliasClient(tx.config)
+	tx.MergeRecord = NewMergeRecordClient(tx.config)
 	tx.Organization = NewOrganizationClient(tx.config)
 	tx.OrganizationMember = NewOrganizationMemberClient(tx.config)
+	tx.OutboxEvent = NewOutboxEventClient(tx.config)
+	tx.SyncLog = NewSyncLogClient(tx.config)
 }
 
 // txDriver wraps the given dialect.Tx with a nop dialect.Driver implementation.
@@ -172,7 +190,7 @@ func (tx *Tx) init() {
 // of them in order to commit or rollback the transaction.
 //
 // If a closed transaction is embedded in one of the generated entities, and the entity
-// applies a query, for example: CrmAuditLog.QueryXXX(), the query will be executed
+// applies a query, for example: Activity.QueryXXX(), the query will be executed
 // through the driver which created this transaction.
 //
 // Note that txDriver is not goroutine safe.

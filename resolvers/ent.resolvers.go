@@ -27,6 +27,17 @@ func (r *queryResolver) Nodes(ctx context.Context, ids []uuid.UUID) ([]ent.Noder
 	return r.noders(ctx, ids)
 }
 
+// Customer returns graph.CustomerResolver implementation.
+func (r *Resolver) Customer() graph.CustomerResolver { return &customerResolver{r} }
+
+// DuplicateCandidate returns graph.DuplicateCandidateResolver implementation.
+func (r *Resolver) DuplicateCandidate() graph.DuplicateCandidateResolver {
+	return &duplicateCandidateResolver{r}
+}
+
+// MergeRecord returns graph.MergeRecordResolver implementation.
+func (r *Resolver) MergeRecord() graph.MergeRecordResolver { return &mergeRecordResolver{r} }
+
 // Query returns graph.QueryResolver implementation.
 func (r *Resolver) Query() graph.QueryResolver { return &queryResolver{r} }
 
@@ -36,6 +47,9 @@ func (r *Resolver) CustomerWhereInput() graph.CustomerWhereInputResolver {
 }
 
 type (
+	customerResolver           struct{ *Resolver }
+	duplicateCandidateResolver struct{ *Resolver }
+	mergeRecordResolver        struct{ *Resolver }
 	queryResolver              struct{ *Resolver }
 	customerWhereInputResolver struct{ *Resolver }
 )

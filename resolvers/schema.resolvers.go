@@ -7,11 +7,16 @@ package resolvers
 
 import (
 	"context"
+	"fmt"
+	"time"
 
 	"entgo.io/contrib/entgql"
 	"github.com/google/uuid"
 	"github.com/rapportcrm/rapport/ent"
+	"github.com/rapportcrm/rapport/ent/activity"
 	"github.com/rapportcrm/rapport/ent/crmauditlog"
+	"github.com/rapportcrm/rapport/ent/duplicatecandidate"
+	"github.com/rapportcrm/rapport/ent/synclog"
 	"github.com/rapportcrm/rapport/graph"
 	"github.com/rapportcrm/rapport/graph/model"
 	"github.com/rapportcrm/rapport/internal/apperr"
@@ -20,6 +25,26 @@ import (
 	"github.com/rapportcrm/rapport/internal/pubsub"
 	"github.com/rapportcrm/rapport/internal/tenancy"
 )
+
+// Timeline is the resolver for the timeline field.
+func (r *customerResolver) Timeline(ctx context.Context, obj *ent.CustomerProfile, first *int, after *entgql.Cursor[uuid.UUID], categories []activity.Category, types []activity.Type, since *time.Time, until *time.Time) (*ent.ActivityConnection, error) {
+	panic(fmt.Errorf("not implemented: Timeline - timeline"))
+}
+
+// CustomerA is the resolver for the customerA field.
+func (r *duplicateCandidateResolver) CustomerA(ctx context.Context, obj *ent.DuplicateCandidate) (*ent.CustomerProfile, error) {
+	panic(fmt.Errorf("not implemented: CustomerA - customerA"))
+}
+
+// CustomerB is the resolver for the customerB field.
+func (r *duplicateCandidateResolver) CustomerB(ctx context.Context, obj *ent.DuplicateCandidate) (*ent.CustomerProfile, error) {
+	panic(fmt.Errorf("not implemented: CustomerB - customerB"))
+}
+
+// Survivor is the resolver for the survivor field.
+func (r *mergeRecordResolver) Survivor(ctx context.Context, obj *ent.MergeRecord) (*ent.CustomerProfile, error) {
+	panic(fmt.Errorf("not implemented: Survivor - survivor"))
+}
 
 // CreateCustomer is the resolver for the createCustomer field.
 func (r *mutationResolver) CreateCustomer(ctx context.Context, input model.CreateCustomerInput) (*ent.CustomerProfile, error) {
@@ -66,6 +91,36 @@ func (r *mutationResolver) DeleteCustomerNote(ctx context.Context, id uuid.UUID)
 		return nil, err
 	}
 	return &model.DeleteCustomerNotePayload{DeletedID: id}, nil
+}
+
+// AddActivity is the resolver for the addActivity field.
+func (r *mutationResolver) AddActivity(ctx context.Context, input model.AddActivityInput) (*ent.Activity, error) {
+	panic(fmt.Errorf("not implemented: AddActivity - addActivity"))
+}
+
+// MergeCustomers is the resolver for the mergeCustomers field.
+func (r *mutationResolver) MergeCustomers(ctx context.Context, survivorID uuid.UUID, mergedIDs []uuid.UUID) (*model.MergeCustomersPayload, error) {
+	panic(fmt.Errorf("not implemented: MergeCustomers - mergeCustomers"))
+}
+
+// UnmergeCustomer is the resolver for the unmergeCustomer field.
+func (r *mutationResolver) UnmergeCustomer(ctx context.Context, mergeRecordID uuid.UUID) (*model.UnmergeCustomerPayload, error) {
+	panic(fmt.Errorf("not implemented: UnmergeCustomer - unmergeCustomer"))
+}
+
+// DismissDuplicateCandidate is the resolver for the dismissDuplicateCandidate field.
+func (r *mutationResolver) DismissDuplicateCandidate(ctx context.Context, id uuid.UUID) (*ent.DuplicateCandidate, error) {
+	panic(fmt.Errorf("not implemented: DismissDuplicateCandidate - dismissDuplicateCandidate"))
+}
+
+// CreateAPIKey is the resolver for the createApiKey field.
+func (r *mutationResolver) CreateAPIKey(ctx context.Context, input model.CreateAPIKeyInput) (*model.CreateAPIKeyPayload, error) {
+	panic(fmt.Errorf("not implemented: CreateAPIKey - createApiKey"))
+}
+
+// RevokeAPIKey is the resolver for the revokeApiKey field.
+func (r *mutationResolver) RevokeAPIKey(ctx context.Context, id uuid.UUID) (*ent.ApiKey, error) {
+	panic(fmt.Errorf("not implemented: RevokeAPIKey - revokeApiKey"))
 }
 
 // Viewer is the resolver for the viewer field.
@@ -135,6 +190,31 @@ func (r *queryResolver) AuditLog(ctx context.Context, entityID *uuid.UUID, first
 	)
 }
 
+// ResolveCustomer is the resolver for the resolveCustomer field.
+func (r *queryResolver) ResolveCustomer(ctx context.Context, authUserID *string, email *string, phone *string) (*model.CustomerResolution, error) {
+	panic(fmt.Errorf("not implemented: ResolveCustomer - resolveCustomer"))
+}
+
+// DuplicateCandidates is the resolver for the duplicateCandidates field.
+func (r *queryResolver) DuplicateCandidates(ctx context.Context, first *int, after *entgql.Cursor[uuid.UUID], status *duplicatecandidate.Status) (*ent.DuplicateCandidateConnection, error) {
+	panic(fmt.Errorf("not implemented: DuplicateCandidates - duplicateCandidates"))
+}
+
+// MergeRecords is the resolver for the mergeRecords field.
+func (r *queryResolver) MergeRecords(ctx context.Context, customerID *uuid.UUID, first *int, after *entgql.Cursor[uuid.UUID]) (*ent.MergeRecordConnection, error) {
+	panic(fmt.Errorf("not implemented: MergeRecords - mergeRecords"))
+}
+
+// SyncLog is the resolver for the syncLog field.
+func (r *queryResolver) SyncLog(ctx context.Context, first *int, after *entgql.Cursor[uuid.UUID], status *synclog.Status, source *string) (*ent.SyncLogEntryConnection, error) {
+	panic(fmt.Errorf("not implemented: SyncLog - syncLog"))
+}
+
+// APIKeys is the resolver for the apiKeys field.
+func (r *queryResolver) APIKeys(ctx context.Context) ([]*ent.ApiKey, error) {
+	panic(fmt.Errorf("not implemented: APIKeys - apiKeys"))
+}
+
 // CustomerUpdated is the resolver for the customerUpdated field.
 func (r *subscriptionResolver) CustomerUpdated(ctx context.Context, customerID uuid.UUID) (<-chan *ent.CustomerProfile, error) {
 	tid, _ := tenancy.FromContext(ctx)
@@ -171,6 +251,11 @@ func (r *subscriptionResolver) CustomerUpdated(ctx context.Context, customerID u
 		}
 	}()
 	return out, nil
+}
+
+// TimelineUpdated is the resolver for the timelineUpdated field.
+func (r *subscriptionResolver) TimelineUpdated(ctx context.Context, customerID uuid.UUID) (<-chan *ent.Activity, error) {
+	panic(fmt.Errorf("not implemented: TimelineUpdated - timelineUpdated"))
 }
 
 // HasTags is the resolver for the hasTags field.

@@ -9,6 +9,30 @@ import (
 	"github.com/rapportcrm/rapport/ent"
 )
 
+// The ActivityFunc type is an adapter to allow the use of ordinary
+// function as Activity mutator.
+type ActivityFunc func(context.Context, *ent.ActivityMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f ActivityFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.ActivityMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.ActivityMutation", m)
+}
+
+// The ApiKeyFunc type is an adapter to allow the use of ordinary
+// function as ApiKey mutator.
+type ApiKeyFunc func(context.Context, *ent.ApiKeyMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f ApiKeyFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.ApiKeyMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.ApiKeyMutation", m)
+}
+
 // The CrmAuditLogFunc type is an adapter to allow the use of ordinary
 // function as CrmAuditLog mutator.
 type CrmAuditLogFunc func(context.Context, *ent.CrmAuditLogMutation) (ent.Value, error)
@@ -45,6 +69,18 @@ func (f CustomerProfileFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Va
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.CustomerProfileMutation", m)
 }
 
+// The DuplicateCandidateFunc type is an adapter to allow the use of ordinary
+// function as DuplicateCandidate mutator.
+type DuplicateCandidateFunc func(context.Context, *ent.DuplicateCandidateMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f DuplicateCandidateFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.DuplicateCandidateMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.DuplicateCandidateMutation", m)
+}
+
 // The IdentityAliasFunc type is an adapter to allow the use of ordinary
 // function as IdentityAlias mutator.
 type IdentityAliasFunc func(context.Context, *ent.IdentityAliasMutation) (ent.Value, error)
@@ -55,6 +91,18 @@ func (f IdentityAliasFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Valu
 		return f(ctx, mv)
 	}
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.IdentityAliasMutation", m)
+}
+
+// The MergeRecordFunc type is an adapter to allow the use of ordinary
+// function as MergeRecord mutator.
+type MergeRecordFunc func(context.Context, *ent.MergeRecordMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f MergeRecordFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.MergeRecordMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.MergeRecordMutation", m)
 }
 
 // The OrganizationFunc type is an adapter to allow the use of ordinary
@@ -79,6 +127,30 @@ func (f OrganizationMemberFunc) Mutate(ctx context.Context, m ent.Mutation) (ent
 		return f(ctx, mv)
 	}
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.OrganizationMemberMutation", m)
+}
+
+// The OutboxEventFunc type is an adapter to allow the use of ordinary
+// function as OutboxEvent mutator.
+type OutboxEventFunc func(context.Context, *ent.OutboxEventMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f OutboxEventFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.OutboxEventMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.OutboxEventMutation", m)
+}
+
+// The SyncLogFunc type is an adapter to allow the use of ordinary
+// function as SyncLog mutator.
+type SyncLogFunc func(context.Context, *ent.SyncLogMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f SyncLogFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.SyncLogMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.SyncLogMutation", m)
 }
 
 // Condition is a hook condition function.

@@ -8,13 +8,19 @@ import (
 
 	"entgo.io/ent/dialect/sql"
 	"github.com/rapportcrm/rapport/ent"
+	"github.com/rapportcrm/rapport/ent/activity"
+	"github.com/rapportcrm/rapport/ent/apikey"
 	"github.com/rapportcrm/rapport/ent/crmauditlog"
 	"github.com/rapportcrm/rapport/ent/customernote"
 	"github.com/rapportcrm/rapport/ent/customerprofile"
+	"github.com/rapportcrm/rapport/ent/duplicatecandidate"
 	"github.com/rapportcrm/rapport/ent/identityalias"
+	"github.com/rapportcrm/rapport/ent/mergerecord"
 	"github.com/rapportcrm/rapport/ent/organization"
 	"github.com/rapportcrm/rapport/ent/organizationmember"
+	"github.com/rapportcrm/rapport/ent/outboxevent"
 	"github.com/rapportcrm/rapport/ent/predicate"
+	"github.com/rapportcrm/rapport/ent/synclog"
 )
 
 // The Query interface represents an operation that queries a graph.
@@ -71,6 +77,60 @@ func (f TraverseFunc) Traverse(ctx context.Context, q ent.Query) error {
 		return err
 	}
 	return f(ctx, query)
+}
+
+// The ActivityFunc type is an adapter to allow the use of ordinary function as a Querier.
+type ActivityFunc func(context.Context, *ent.ActivityQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f ActivityFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.ActivityQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.ActivityQuery", q)
+}
+
+// The TraverseActivity type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseActivity func(context.Context, *ent.ActivityQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseActivity) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseActivity) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.ActivityQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.ActivityQuery", q)
+}
+
+// The ApiKeyFunc type is an adapter to allow the use of ordinary function as a Querier.
+type ApiKeyFunc func(context.Context, *ent.ApiKeyQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f ApiKeyFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.ApiKeyQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.ApiKeyQuery", q)
+}
+
+// The TraverseApiKey type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseApiKey func(context.Context, *ent.ApiKeyQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseApiKey) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseApiKey) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.ApiKeyQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.ApiKeyQuery", q)
 }
 
 // The CrmAuditLogFunc type is an adapter to allow the use of ordinary function as a Querier.
@@ -154,6 +214,33 @@ func (f TraverseCustomerProfile) Traverse(ctx context.Context, q ent.Query) erro
 	return fmt.Errorf("unexpected query type %T. expect *ent.CustomerProfileQuery", q)
 }
 
+// The DuplicateCandidateFunc type is an adapter to allow the use of ordinary function as a Querier.
+type DuplicateCandidateFunc func(context.Context, *ent.DuplicateCandidateQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f DuplicateCandidateFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.DuplicateCandidateQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.DuplicateCandidateQuery", q)
+}
+
+// The TraverseDuplicateCandidate type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseDuplicateCandidate func(context.Context, *ent.DuplicateCandidateQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseDuplicateCandidate) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseDuplicateCandidate) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.DuplicateCandidateQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.DuplicateCandidateQuery", q)
+}
+
 // The IdentityAliasFunc type is an adapter to allow the use of ordinary function as a Querier.
 type IdentityAliasFunc func(context.Context, *ent.IdentityAliasQuery) (ent.Value, error)
 
@@ -179,6 +266,33 @@ func (f TraverseIdentityAlias) Traverse(ctx context.Context, q ent.Query) error 
 		return f(ctx, q)
 	}
 	return fmt.Errorf("unexpected query type %T. expect *ent.IdentityAliasQuery", q)
+}
+
+// The MergeRecordFunc type is an adapter to allow the use of ordinary function as a Querier.
+type MergeRecordFunc func(context.Context, *ent.MergeRecordQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f MergeRecordFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.MergeRecordQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.MergeRecordQuery", q)
+}
+
+// The TraverseMergeRecord type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseMergeRecord func(context.Context, *ent.MergeRecordQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseMergeRecord) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseMergeRecord) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.MergeRecordQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.MergeRecordQuery", q)
 }
 
 // The OrganizationFunc type is an adapter to allow the use of ordinary function as a Querier.
@@ -235,21 +349,87 @@ func (f TraverseOrganizationMember) Traverse(ctx context.Context, q ent.Query) e
 	return fmt.Errorf("unexpected query type %T. expect *ent.OrganizationMemberQuery", q)
 }
 
+// The OutboxEventFunc type is an adapter to allow the use of ordinary function as a Querier.
+type OutboxEventFunc func(context.Context, *ent.OutboxEventQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f OutboxEventFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.OutboxEventQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.OutboxEventQuery", q)
+}
+
+// The TraverseOutboxEvent type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseOutboxEvent func(context.Context, *ent.OutboxEventQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseOutboxEvent) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseOutboxEvent) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.OutboxEventQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.OutboxEventQuery", q)
+}
+
+// The SyncLogFunc type is an adapter to allow the use of ordinary function as a Querier.
+type SyncLogFunc func(context.Context, *ent.SyncLogQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f SyncLogFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.SyncLogQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.SyncLogQuery", q)
+}
+
+// The TraverseSyncLog type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseSyncLog func(context.Context, *ent.SyncLogQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseSyncLog) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseSyncLog) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.SyncLogQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.SyncLogQuery", q)
+}
+
 // NewQuery returns the generic Query interface for the given typed query.
 func NewQuery(q ent.Query) (Query, error) {
 	switch q := q.(type) {
+	case *ent.ActivityQuery:
+		return &query[*ent.ActivityQuery, predicate.Activity, activity.OrderOption]{typ: ent.TypeActivity, tq: q}, nil
+	case *ent.ApiKeyQuery:
+		return &query[*ent.ApiKeyQuery, predicate.ApiKey, apikey.OrderOption]{typ: ent.TypeApiKey, tq: q}, nil
 	case *ent.CrmAuditLogQuery:
 		return &query[*ent.CrmAuditLogQuery, predicate.CrmAuditLog, crmauditlog.OrderOption]{typ: ent.TypeCrmAuditLog, tq: q}, nil
 	case *ent.CustomerNoteQuery:
 		return &query[*ent.CustomerNoteQuery, predicate.CustomerNote, customernote.OrderOption]{typ: ent.TypeCustomerNote, tq: q}, nil
 	case *ent.CustomerProfileQuery:
 		return &query[*ent.CustomerProfileQuery, predicate.CustomerProfile, customerprofile.OrderOption]{typ: ent.TypeCustomerProfile, tq: q}, nil
+	case *ent.DuplicateCandidateQuery:
+		return &query[*ent.DuplicateCandidateQuery, predicate.DuplicateCandidate, duplicatecandidate.OrderOption]{typ: ent.TypeDuplicateCandidate, tq: q}, nil
 	case *ent.IdentityAliasQuery:
 		return &query[*ent.IdentityAliasQuery, predicate.IdentityAlias, identityalias.OrderOption]{typ: ent.TypeIdentityAlias, tq: q}, nil
+	case *ent.MergeRecordQuery:
+		return &query[*ent.MergeRecordQuery, predicate.MergeRecord, mergerecord.OrderOption]{typ: ent.TypeMergeRecord, tq: q}, nil
 	case *ent.OrganizationQuery:
 		return &query[*ent.OrganizationQuery, predicate.Organization, organization.OrderOption]{typ: ent.TypeOrganization, tq: q}, nil
 	case *ent.OrganizationMemberQuery:
 		return &query[*ent.OrganizationMemberQuery, predicate.OrganizationMember, organizationmember.OrderOption]{typ: ent.TypeOrganizationMember, tq: q}, nil
+	case *ent.OutboxEventQuery:
+		return &query[*ent.OutboxEventQuery, predicate.OutboxEvent, outboxevent.OrderOption]{typ: ent.TypeOutboxEvent, tq: q}, nil
+	case *ent.SyncLogQuery:
+		return &query[*ent.SyncLogQuery, predicate.SyncLog, synclog.OrderOption]{typ: ent.TypeSyncLog, tq: q}, nil
 	default:
 		return nil, fmt.Errorf("unknown query type %T", q)
 	}

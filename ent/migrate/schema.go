@@ -9,6 +9,82 @@ import (
 )
 
 var (
+	// ActivitiesColumns holds the columns for the "activities" table.
+	ActivitiesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeUUID},
+		{Name: "tenant_id", Type: field.TypeUUID},
+		{Name: "type", Type: field.TypeEnum, Enums: []string{"MEMBER_CREATED", "MEMBER_UPDATED", "TIER_CHANGED", "PAYMENT_RECEIVED", "PLAYER_CREATED", "TEETIME_BOOKED", "TEETIME_COMPLETED", "HANDICAP_UPDATED", "COMPETITION_ENTERED", "MESSAGE_SENT", "MESSAGE_DELIVERED", "EMAIL_OPENED", "EMAIL_CLICKED", "CONTACT_PREFERENCE_UPDATED", "NOTE_ADDED", "TAG_CHANGED", "PROFILE_MERGED", "PROFILE_IMPORTED", "CAMPAIGN_SENT", "CALL", "EMAIL", "MEETING", "VISIT", "OTHER"}},
+		{Name: "category", Type: field.TypeEnum, Enums: []string{"MEMBERSHIP", "BOOKING", "COMMUNICATION", "ENGAGEMENT", "FINANCIAL", "GOLF", "MARKETING", "SUPPORT", "SOCIAL", "SYSTEM"}},
+		{Name: "channel", Type: field.TypeString, Nullable: true, Size: 50},
+		{Name: "direction", Type: field.TypeEnum, Nullable: true, Enums: []string{"INBOUND", "OUTBOUND"}},
+		{Name: "title", Type: field.TypeString, Size: 500},
+		{Name: "description", Type: field.TypeString, Nullable: true, Size: 20000},
+		{Name: "metadata", Type: field.TypeJSON, Nullable: true},
+		{Name: "source_service", Type: field.TypeString, Size: 50},
+		{Name: "source_id", Type: field.TypeString, Nullable: true, Size: 255},
+		{Name: "staff_id", Type: field.TypeString, Nullable: true, Size: 255},
+		{Name: "occurred_at", Type: field.TypeTime},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "customer_id", Type: field.TypeUUID},
+	}
+	// ActivitiesTable holds the schema information for the "activities" table.
+	ActivitiesTable = &schema.Table{
+		Name:       "activities",
+		Columns:    ActivitiesColumns,
+		PrimaryKey: []*schema.Column{ActivitiesColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "activities_customer_profiles_activities",
+				Columns:    []*schema.Column{ActivitiesColumns[14]},
+				RefColumns: []*schema.Column{CustomerProfilesColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "activity_customer_id_occurred_at_id",
+				Unique:  false,
+				Columns: []*schema.Column{ActivitiesColumns[14], ActivitiesColumns[12], ActivitiesColumns[0]},
+			},
+			{
+				Name:    "activity_tenant_id_type_occurred_at",
+				Unique:  false,
+				Columns: []*schema.Column{ActivitiesColumns[1], ActivitiesColumns[2], ActivitiesColumns[12]},
+			},
+		},
+	}
+	// APIKeysColumns holds the columns for the "api_keys" table.
+	APIKeysColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeUUID},
+		{Name: "organization_id", Type: field.TypeUUID},
+		{Name: "name", Type: field.TypeString, Size: 200},
+		{Name: "prefix", Type: field.TypeString, Size: 16},
+		{Name: "hash", Type: field.TypeBytes},
+		{Name: "role", Type: field.TypeString, Size: 50},
+		{Name: "created_by", Type: field.TypeString, Size: 255, Default: ""},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "expires_at", Type: field.TypeTime, Nullable: true},
+		{Name: "last_used_at", Type: field.TypeTime, Nullable: true},
+		{Name: "revoked_at", Type: field.TypeTime, Nullable: true},
+	}
+	// APIKeysTable holds the schema information for the "api_keys" table.
+	APIKeysTable = &schema.Table{
+		Name:       "api_keys",
+		Columns:    APIKeysColumns,
+		PrimaryKey: []*schema.Column{APIKeysColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "apikey_prefix",
+				Unique:  true,
+				Columns: []*schema.Column{APIKeysColumns[3]},
+			},
+			{
+				Name:    "apikey_organization_id_created_at",
+				Unique:  false,
+				Columns: []*schema.Column{APIKeysColumns[1], APIKeysColumns[7]},
+			},
+		},
+	}
 	// CrmAuditLogsColumns holds the columns for the "crm_audit_logs" table.
 	CrmAuditLogsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeUUID},
@@ -146,6 +222,44 @@ var (
 			},
 		},
 	}
+	// DuplicateCandidatesColumns holds the columns for the "duplicate_candidates" table.
+	DuplicateCandidatesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeUUID},
+		{Name: "tenant_id", Type: field.TypeUUID},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "customer_a_id", Type: field.TypeUUID},
+		{Name: "customer_b_id", Type: field.TypeUUID},
+		{Name: "reason", Type: field.TypeEnum, Enums: []string{"CONFLICTING_KEYS", "NAME_AND_EMAIL_DOMAIN"}},
+		{Name: "confidence", Type: field.TypeInt},
+		{Name: "evidence", Type: field.TypeJSON, Nullable: true},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"OPEN", "MERGED", "DISMISSED"}, Default: "OPEN"},
+		{Name: "resolved_at", Type: field.TypeTime, Nullable: true},
+		{Name: "resolved_by", Type: field.TypeString, Nullable: true, Size: 255},
+	}
+	// DuplicateCandidatesTable holds the schema information for the "duplicate_candidates" table.
+	DuplicateCandidatesTable = &schema.Table{
+		Name:       "duplicate_candidates",
+		Columns:    DuplicateCandidatesColumns,
+		PrimaryKey: []*schema.Column{DuplicateCandidatesColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "duplicatecandidate_tenant_id_customer_a_id_customer_b_id",
+				Unique:  true,
+				Columns: []*schema.Column{DuplicateCandidatesColumns[1], DuplicateCandidatesColumns[4], DuplicateCandidatesColumns[5]},
+			},
+			{
+				Name:    "duplicatecandidate_tenant_id_status_created_at",
+				Unique:  false,
+				Columns: []*schema.Column{DuplicateCandidatesColumns[1], DuplicateCandidatesColumns[9], DuplicateCandidatesColumns[2]},
+			},
+			{
+				Name:    "duplicatecandidate_customer_b_id",
+				Unique:  false,
+				Columns: []*schema.Column{DuplicateCandidatesColumns[5]},
+			},
+		},
+	}
 	// IdentityAliasesColumns holds the columns for the "identity_aliases" table.
 	IdentityAliasesColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeUUID},
@@ -180,6 +294,38 @@ var (
 				Name:    "identityalias_customer_id",
 				Unique:  false,
 				Columns: []*schema.Column{IdentityAliasesColumns[7]},
+			},
+		},
+	}
+	// MergeRecordsColumns holds the columns for the "merge_records" table.
+	MergeRecordsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeUUID},
+		{Name: "tenant_id", Type: field.TypeUUID},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "survivor_id", Type: field.TypeUUID},
+		{Name: "merged_ids", Type: field.TypeJSON},
+		{Name: "snapshot", Type: field.TypeJSON},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"MERGED", "UNMERGED"}, Default: "MERGED"},
+		{Name: "merged_by", Type: field.TypeString, Size: 255, Default: ""},
+		{Name: "unmerged_at", Type: field.TypeTime, Nullable: true},
+		{Name: "unmerged_by", Type: field.TypeString, Nullable: true, Size: 255},
+	}
+	// MergeRecordsTable holds the schema information for the "merge_records" table.
+	MergeRecordsTable = &schema.Table{
+		Name:       "merge_records",
+		Columns:    MergeRecordsColumns,
+		PrimaryKey: []*schema.Column{MergeRecordsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "mergerecord_tenant_id_survivor_id",
+				Unique:  false,
+				Columns: []*schema.Column{MergeRecordsColumns[1], MergeRecordsColumns[4]},
+			},
+			{
+				Name:    "mergerecord_tenant_id_created_at",
+				Unique:  false,
+				Columns: []*schema.Column{MergeRecordsColumns[1], MergeRecordsColumns[2]},
 			},
 		},
 	}
@@ -233,22 +379,90 @@ var (
 			},
 		},
 	}
+	// OutboxEventsColumns holds the columns for the "outbox_events" table.
+	OutboxEventsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeUUID},
+		{Name: "organization_id", Type: field.TypeUUID},
+		{Name: "type", Type: field.TypeString, Size: 100},
+		{Name: "payload", Type: field.TypeBytes, SchemaType: map[string]string{"postgres": "jsonb"}},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "published_at", Type: field.TypeTime, Nullable: true},
+		{Name: "attempts", Type: field.TypeInt, Default: 0},
+		{Name: "last_error", Type: field.TypeString, Nullable: true, Size: 2000},
+	}
+	// OutboxEventsTable holds the schema information for the "outbox_events" table.
+	OutboxEventsTable = &schema.Table{
+		Name:       "outbox_events",
+		Columns:    OutboxEventsColumns,
+		PrimaryKey: []*schema.Column{OutboxEventsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "outboxevent_published_at_id",
+				Unique:  false,
+				Columns: []*schema.Column{OutboxEventsColumns[5], OutboxEventsColumns[0]},
+			},
+		},
+	}
+	// SyncLogsColumns holds the columns for the "sync_logs" table.
+	SyncLogsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeUUID},
+		{Name: "tenant_id", Type: field.TypeUUID},
+		{Name: "source", Type: field.TypeString, Size: 50},
+		{Name: "event_id", Type: field.TypeString, Size: 255},
+		{Name: "event_type", Type: field.TypeString, Size: 100},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"PROCESSED", "REJECTED"}},
+		{Name: "reason", Type: field.TypeString, Nullable: true, Size: 2000},
+		{Name: "customer_id", Type: field.TypeUUID, Nullable: true},
+		{Name: "occurred_at", Type: field.TypeTime, Nullable: true},
+		{Name: "processed_at", Type: field.TypeTime},
+	}
+	// SyncLogsTable holds the schema information for the "sync_logs" table.
+	SyncLogsTable = &schema.Table{
+		Name:       "sync_logs",
+		Columns:    SyncLogsColumns,
+		PrimaryKey: []*schema.Column{SyncLogsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "synclog_tenant_id_source_event_id",
+				Unique:  true,
+				Columns: []*schema.Column{SyncLogsColumns[1], SyncLogsColumns[2], SyncLogsColumns[3]},
+			},
+			{
+				Name:    "synclog_tenant_id_processed_at",
+				Unique:  false,
+				Columns: []*schema.Column{SyncLogsColumns[1], SyncLogsColumns[9]},
+			},
+		},
+	}
 	// Tables holds all the tables in the schema.
 	Tables = []*schema.Table{
+		ActivitiesTable,
+		APIKeysTable,
 		CrmAuditLogsTable,
 		CustomerNotesTable,
 		CustomerProfilesTable,
+		DuplicateCandidatesTable,
 		IdentityAliasesTable,
+		MergeRecordsTable,
 		OrganizationsTable,
 		OrganizationMembersTable,
+		OutboxEventsTable,
+		SyncLogsTable,
 	}
 )
 
 func init() {
+	ActivitiesTable.ForeignKeys[0].RefTable = CustomerProfilesTable
+	ActivitiesTable.Annotation = &entsql.Annotation{
+		Table: "activities",
+	}
 	CustomerNotesTable.ForeignKeys[0].RefTable = CustomerProfilesTable
 	IdentityAliasesTable.ForeignKeys[0].RefTable = CustomerProfilesTable
 	IdentityAliasesTable.Annotation = &entsql.Annotation{
 		Table: "identity_aliases",
 	}
 	OrganizationMembersTable.ForeignKeys[0].RefTable = OrganizationsTable
+	OutboxEventsTable.Annotation = &entsql.Annotation{
+		Table: "outbox_events",
+	}
 }

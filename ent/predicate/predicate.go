@@ -6,6 +6,12 @@ import (
 	"entgo.io/ent/dialect/sql"
 )
 
+// Activity is the predicate function for activity builders.
+type Activity func(*sql.Selector)
+
+// ApiKey is the predicate function for apikey builders.
+type ApiKey func(*sql.Selector)
+
 // CrmAuditLog is the predicate function for crmauditlog builders.
 type CrmAuditLog func(*sql.Selector)
 
@@ -15,11 +21,23 @@ type CustomerNote func(*sql.Selector)
 // CustomerProfile is the predicate function for customerprofile builders.
 type CustomerProfile func(*sql.Selector)
 
+// DuplicateCandidate is the predicate function for duplicatecandidate builders.
+type DuplicateCandidate func(*sql.Selector)
+
 // IdentityAlias is the predicate function for identityalias builders.
 type IdentityAlias func(*sql.Selector)
+
+// MergeRecord is the predicate function for mergerecord builders.
+type MergeRecord func(*sql.Selector)
 
 // Organization is the predicate function for organization builders.
 type Organization func(*sql.Selector)
 
 // OrganizationMember is the predicate function for organizationmember builders.
 type OrganizationMember func(*sql.Selector)
+
+// OutboxEvent is the predicate function for outboxevent builders.
+type OutboxEvent func(*sql.Selector)
+
+// SyncLog is the predicate function for synclog builders.
+type SyncLog func(*sql.Selector)

@@ -6,20 +6,168 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/rapportcrm/rapport/ent/activity"
+	"github.com/rapportcrm/rapport/ent/apikey"
 	"github.com/rapportcrm/rapport/ent/crmauditlog"
 	"github.com/rapportcrm/rapport/ent/customernote"
 	"github.com/rapportcrm/rapport/ent/customerprofile"
+	"github.com/rapportcrm/rapport/ent/duplicatecandidate"
 	"github.com/rapportcrm/rapport/ent/identityalias"
+	"github.com/rapportcrm/rapport/ent/mergerecord"
 	"github.com/rapportcrm/rapport/ent/organization"
 	"github.com/rapportcrm/rapport/ent/organizationmember"
+	"github.com/rapportcrm/rapport/ent/outboxevent"
 	"github.com/rapportcrm/rapport/ent/schema"
 	"github.com/rapportcrm/rapport/ent/schematype"
+	"github.com/rapportcrm/rapport/ent/synclog"
 )
 
 // The init function reads all schema descriptors with runtime code
 // (default values, validators, hooks and policies) and stitches it
 // to their package variables.
 func init() {
+	activityMixin := schema.Activity{}.Mixin()
+	activityMixinHooks1 := activityMixin[1].Hooks()
+	activity.Hooks[0] = activityMixinHooks1[0]
+	activityMixinInters1 := activityMixin[1].Interceptors()
+	activity.Interceptors[0] = activityMixinInters1[0]
+	activityMixinFields0 := activityMixin[0].Fields()
+	_ = activityMixinFields0
+	activityFields := schema.Activity{}.Fields()
+	_ = activityFields
+	// activityDescChannel is the schema descriptor for channel field.
+	activityDescChannel := activityFields[3].Descriptor()
+	// activity.ChannelValidator is a validator for the "channel" field. It is called by the builders before save.
+	activity.ChannelValidator = activityDescChannel.Validators[0].(func(string) error)
+	// activityDescTitle is the schema descriptor for title field.
+	activityDescTitle := activityFields[5].Descriptor()
+	// activity.TitleValidator is a validator for the "title" field. It is called by the builders before save.
+	activity.TitleValidator = func() func(string) error {
+		validators := activityDescTitle.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(title string) error {
+			for _, fn := range fns {
+				if err := fn(title); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// activityDescDescription is the schema descriptor for description field.
+	activityDescDescription := activityFields[6].Descriptor()
+	// activity.DescriptionValidator is a validator for the "description" field. It is called by the builders before save.
+	activity.DescriptionValidator = activityDescDescription.Validators[0].(func(string) error)
+	// activityDescSourceService is the schema descriptor for source_service field.
+	activityDescSourceService := activityFields[8].Descriptor()
+	// activity.SourceServiceValidator is a validator for the "source_service" field. It is called by the builders before save.
+	activity.SourceServiceValidator = func() func(string) error {
+		validators := activityDescSourceService.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(source_service string) error {
+			for _, fn := range fns {
+				if err := fn(source_service); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// activityDescSourceID is the schema descriptor for source_id field.
+	activityDescSourceID := activityFields[9].Descriptor()
+	// activity.SourceIDValidator is a validator for the "source_id" field. It is called by the builders before save.
+	activity.SourceIDValidator = activityDescSourceID.Validators[0].(func(string) error)
+	// activityDescStaffID is the schema descriptor for staff_id field.
+	activityDescStaffID := activityFields[10].Descriptor()
+	// activity.StaffIDValidator is a validator for the "staff_id" field. It is called by the builders before save.
+	activity.StaffIDValidator = activityDescStaffID.Validators[0].(func(string) error)
+	// activityDescCreatedAt is the schema descriptor for created_at field.
+	activityDescCreatedAt := activityFields[12].Descriptor()
+	// activity.DefaultCreatedAt holds the default value on creation for the created_at field.
+	activity.DefaultCreatedAt = activityDescCreatedAt.Default.(func() time.Time)
+	// activityDescID is the schema descriptor for id field.
+	activityDescID := activityMixinFields0[0].Descriptor()
+	// activity.DefaultID holds the default value on creation for the id field.
+	activity.DefaultID = activityDescID.Default.(func() uuid.UUID)
+	apikeyMixin := schema.ApiKey{}.Mixin()
+	apikeyMixinFields0 := apikeyMixin[0].Fields()
+	_ = apikeyMixinFields0
+	apikeyFields := schema.ApiKey{}.Fields()
+	_ = apikeyFields
+	// apikeyDescName is the schema descriptor for name field.
+	apikeyDescName := apikeyFields[1].Descriptor()
+	// apikey.NameValidator is a validator for the "name" field. It is called by the builders before save.
+	apikey.NameValidator = func() func(string) error {
+		validators := apikeyDescName.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(name string) error {
+			for _, fn := range fns {
+				if err := fn(name); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// apikeyDescPrefix is the schema descriptor for prefix field.
+	apikeyDescPrefix := apikeyFields[2].Descriptor()
+	// apikey.PrefixValidator is a validator for the "prefix" field. It is called by the builders before save.
+	apikey.PrefixValidator = func() func(string) error {
+		validators := apikeyDescPrefix.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(prefix string) error {
+			for _, fn := range fns {
+				if err := fn(prefix); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// apikeyDescRole is the schema descriptor for role field.
+	apikeyDescRole := apikeyFields[4].Descriptor()
+	// apikey.RoleValidator is a validator for the "role" field. It is called by the builders before save.
+	apikey.RoleValidator = func() func(string) error {
+		validators := apikeyDescRole.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(role string) error {
+			for _, fn := range fns {
+				if err := fn(role); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// apikeyDescCreatedBy is the schema descriptor for created_by field.
+	apikeyDescCreatedBy := apikeyFields[5].Descriptor()
+	// apikey.DefaultCreatedBy holds the default value on creation for the created_by field.
+	apikey.DefaultCreatedBy = apikeyDescCreatedBy.Default.(string)
+	// apikey.CreatedByValidator is a validator for the "created_by" field. It is called by the builders before save.
+	apikey.CreatedByValidator = apikeyDescCreatedBy.Validators[0].(func(string) error)
+	// apikeyDescCreatedAt is the schema descriptor for created_at field.
+	apikeyDescCreatedAt := apikeyFields[6].Descriptor()
+	// apikey.DefaultCreatedAt holds the default value on creation for the created_at field.
+	apikey.DefaultCreatedAt = apikeyDescCreatedAt.Default.(func() time.Time)
+	// apikeyDescID is the schema descriptor for id field.
+	apikeyDescID := apikeyMixinFields0[0].Descriptor()
+	// apikey.DefaultID holds the default value on creation for the id field.
+	apikey.DefaultID = apikeyDescID.Default.(func() uuid.UUID)
 	crmauditlogMixin := schema.CrmAuditLog{}.Mixin()
 	crmauditlogMixinHooks1 := crmauditlogMixin[1].Hooks()
 	crmauditlog.Hooks[0] = crmauditlogMixinHooks1[0]
@@ -295,6 +443,53 @@ func init() {
 	customerprofileDescID := customerprofileMixinFields0[0].Descriptor()
 	// customerprofile.DefaultID holds the default value on creation for the id field.
 	customerprofile.DefaultID = customerprofileDescID.Default.(func() uuid.UUID)
+	duplicatecandidateMixin := schema.DuplicateCandidate{}.Mixin()
+	duplicatecandidateMixinHooks1 := duplicatecandidateMixin[1].Hooks()
+	duplicatecandidate.Hooks[0] = duplicatecandidateMixinHooks1[0]
+	duplicatecandidateMixinInters1 := duplicatecandidateMixin[1].Interceptors()
+	duplicatecandidate.Interceptors[0] = duplicatecandidateMixinInters1[0]
+	duplicatecandidateMixinFields0 := duplicatecandidateMixin[0].Fields()
+	_ = duplicatecandidateMixinFields0
+	duplicatecandidateMixinFields2 := duplicatecandidateMixin[2].Fields()
+	_ = duplicatecandidateMixinFields2
+	duplicatecandidateFields := schema.DuplicateCandidate{}.Fields()
+	_ = duplicatecandidateFields
+	// duplicatecandidateDescCreatedAt is the schema descriptor for created_at field.
+	duplicatecandidateDescCreatedAt := duplicatecandidateMixinFields2[0].Descriptor()
+	// duplicatecandidate.DefaultCreatedAt holds the default value on creation for the created_at field.
+	duplicatecandidate.DefaultCreatedAt = duplicatecandidateDescCreatedAt.Default.(func() time.Time)
+	// duplicatecandidateDescUpdatedAt is the schema descriptor for updated_at field.
+	duplicatecandidateDescUpdatedAt := duplicatecandidateMixinFields2[1].Descriptor()
+	// duplicatecandidate.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	duplicatecandidate.DefaultUpdatedAt = duplicatecandidateDescUpdatedAt.Default.(func() time.Time)
+	// duplicatecandidate.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	duplicatecandidate.UpdateDefaultUpdatedAt = duplicatecandidateDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// duplicatecandidateDescConfidence is the schema descriptor for confidence field.
+	duplicatecandidateDescConfidence := duplicatecandidateFields[3].Descriptor()
+	// duplicatecandidate.ConfidenceValidator is a validator for the "confidence" field. It is called by the builders before save.
+	duplicatecandidate.ConfidenceValidator = func() func(int) error {
+		validators := duplicatecandidateDescConfidence.Validators
+		fns := [...]func(int) error{
+			validators[0].(func(int) error),
+			validators[1].(func(int) error),
+		}
+		return func(confidence int) error {
+			for _, fn := range fns {
+				if err := fn(confidence); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// duplicatecandidateDescResolvedBy is the schema descriptor for resolved_by field.
+	duplicatecandidateDescResolvedBy := duplicatecandidateFields[7].Descriptor()
+	// duplicatecandidate.ResolvedByValidator is a validator for the "resolved_by" field. It is called by the builders before save.
+	duplicatecandidate.ResolvedByValidator = duplicatecandidateDescResolvedBy.Validators[0].(func(string) error)
+	// duplicatecandidateDescID is the schema descriptor for id field.
+	duplicatecandidateDescID := duplicatecandidateMixinFields0[0].Descriptor()
+	// duplicatecandidate.DefaultID holds the default value on creation for the id field.
+	duplicatecandidate.DefaultID = duplicatecandidateDescID.Default.(func() uuid.UUID)
 	identityaliasMixin := schema.IdentityAlias{}.Mixin()
 	identityaliasMixinHooks1 := identityaliasMixin[1].Hooks()
 	identityalias.Hooks[0] = identityaliasMixinHooks1[0]
@@ -340,6 +535,41 @@ func init() {
 	identityaliasDescID := identityaliasMixinFields0[0].Descriptor()
 	// identityalias.DefaultID holds the default value on creation for the id field.
 	identityalias.DefaultID = identityaliasDescID.Default.(func() uuid.UUID)
+	mergerecordMixin := schema.MergeRecord{}.Mixin()
+	mergerecordMixinHooks1 := mergerecordMixin[1].Hooks()
+	mergerecord.Hooks[0] = mergerecordMixinHooks1[0]
+	mergerecordMixinInters1 := mergerecordMixin[1].Interceptors()
+	mergerecord.Interceptors[0] = mergerecordMixinInters1[0]
+	mergerecordMixinFields0 := mergerecordMixin[0].Fields()
+	_ = mergerecordMixinFields0
+	mergerecordMixinFields2 := mergerecordMixin[2].Fields()
+	_ = mergerecordMixinFields2
+	mergerecordFields := schema.MergeRecord{}.Fields()
+	_ = mergerecordFields
+	// mergerecordDescCreatedAt is the schema descriptor for created_at field.
+	mergerecordDescCreatedAt := mergerecordMixinFields2[0].Descriptor()
+	// mergerecord.DefaultCreatedAt holds the default value on creation for the created_at field.
+	mergerecord.DefaultCreatedAt = mergerecordDescCreatedAt.Default.(func() time.Time)
+	// mergerecordDescUpdatedAt is the schema descriptor for updated_at field.
+	mergerecordDescUpdatedAt := mergerecordMixinFields2[1].Descriptor()
+	// mergerecord.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	mergerecord.DefaultUpdatedAt = mergerecordDescUpdatedAt.Default.(func() time.Time)
+	// mergerecord.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	mergerecord.UpdateDefaultUpdatedAt = mergerecordDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// mergerecordDescMergedBy is the schema descriptor for merged_by field.
+	mergerecordDescMergedBy := mergerecordFields[4].Descriptor()
+	// mergerecord.DefaultMergedBy holds the default value on creation for the merged_by field.
+	mergerecord.DefaultMergedBy = mergerecordDescMergedBy.Default.(string)
+	// mergerecord.MergedByValidator is a validator for the "merged_by" field. It is called by the builders before save.
+	mergerecord.MergedByValidator = mergerecordDescMergedBy.Validators[0].(func(string) error)
+	// mergerecordDescUnmergedBy is the schema descriptor for unmerged_by field.
+	mergerecordDescUnmergedBy := mergerecordFields[6].Descriptor()
+	// mergerecord.UnmergedByValidator is a validator for the "unmerged_by" field. It is called by the builders before save.
+	mergerecord.UnmergedByValidator = mergerecordDescUnmergedBy.Validators[0].(func(string) error)
+	// mergerecordDescID is the schema descriptor for id field.
+	mergerecordDescID := mergerecordMixinFields0[0].Descriptor()
+	// mergerecord.DefaultID holds the default value on creation for the id field.
+	mergerecord.DefaultID = mergerecordDescID.Default.(func() uuid.UUID)
 	organizationMixin := schema.Organization{}.Mixin()
 	organizationMixinFields0 := organizationMixin[0].Fields()
 	_ = organizationMixinFields0
@@ -454,6 +684,106 @@ func init() {
 	organizationmemberDescID := organizationmemberMixinFields0[0].Descriptor()
 	// organizationmember.DefaultID holds the default value on creation for the id field.
 	organizationmember.DefaultID = organizationmemberDescID.Default.(func() uuid.UUID)
+	outboxeventMixin := schema.OutboxEvent{}.Mixin()
+	outboxeventMixinFields0 := outboxeventMixin[0].Fields()
+	_ = outboxeventMixinFields0
+	outboxeventFields := schema.OutboxEvent{}.Fields()
+	_ = outboxeventFields
+	// outboxeventDescType is the schema descriptor for type field.
+	outboxeventDescType := outboxeventFields[1].Descriptor()
+	// outboxevent.TypeValidator is a validator for the "type" field. It is called by the builders before save.
+	outboxevent.TypeValidator = func() func(string) error {
+		validators := outboxeventDescType.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(_type string) error {
+			for _, fn := range fns {
+				if err := fn(_type); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// outboxeventDescCreatedAt is the schema descriptor for created_at field.
+	outboxeventDescCreatedAt := outboxeventFields[3].Descriptor()
+	// outboxevent.DefaultCreatedAt holds the default value on creation for the created_at field.
+	outboxevent.DefaultCreatedAt = outboxeventDescCreatedAt.Default.(func() time.Time)
+	// outboxeventDescAttempts is the schema descriptor for attempts field.
+	outboxeventDescAttempts := outboxeventFields[5].Descriptor()
+	// outboxevent.DefaultAttempts holds the default value on creation for the attempts field.
+	outboxevent.DefaultAttempts = outboxeventDescAttempts.Default.(int)
+	// outboxeventDescLastError is the schema descriptor for last_error field.
+	outboxeventDescLastError := outboxeventFields[6].Descriptor()
+	// outboxevent.LastErrorValidator is a validator for the "last_error" field. It is called by the builders before save.
+	outboxevent.LastErrorValidator = outboxeventDescLastError.Validators[0].(func(string) error)
+	// outboxeventDescID is the schema descriptor for id field.
+	outboxeventDescID := outboxeventMixinFields0[0].Descriptor()
+	// outboxevent.DefaultID holds the default value on creation for the id field.
+	outboxevent.DefaultID = outboxeventDescID.Default.(func() uuid.UUID)
+	synclogMixin := schema.SyncLog{}.Mixin()
+	synclogMixinHooks1 := synclogMixin[1].Hooks()
+	synclog.Hooks[0] = synclogMixinHooks1[0]
+	synclogMixinInters1 := synclogMixin[1].Interceptors()
+	synclog.Interceptors[0] = synclogMixinInters1[0]
+	synclogMixinFields0 := synclogMixin[0].Fields()
+	_ = synclogMixinFields0
+	synclogFields := schema.SyncLog{}.Fields()
+	_ = synclogFields
+	// synclogDescSource is the schema descriptor for source field.
+	synclogDescSource := synclogFields[0].Descriptor()
+	// synclog.SourceValidator is a validator for the "source" field. It is called by the builders before save.
+	synclog.SourceValidator = func() func(string) error {
+		validators := synclogDescSource.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(source string) error {
+			for _, fn := range fns {
+				if err := fn(source); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// synclogDescEventID is the schema descriptor for event_id field.
+	synclogDescEventID := synclogFields[1].Descriptor()
+	// synclog.EventIDValidator is a validator for the "event_id" field. It is called by the builders before save.
+	synclog.EventIDValidator = func() func(string) error {
+		validators := synclogDescEventID.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(event_id string) error {
+			for _, fn := range fns {
+				if err := fn(event_id); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// synclogDescEventType is the schema descriptor for event_type field.
+	synclogDescEventType := synclogFields[2].Descriptor()
+	// synclog.EventTypeValidator is a validator for the "event_type" field. It is called by the builders before save.
+	synclog.EventTypeValidator = synclogDescEventType.Validators[0].(func(string) error)
+	// synclogDescReason is the schema descriptor for reason field.
+	synclogDescReason := synclogFields[4].Descriptor()
+	// synclog.ReasonValidator is a validator for the "reason" field. It is called by the builders before save.
+	synclog.ReasonValidator = synclogDescReason.Validators[0].(func(string) error)
+	// synclogDescProcessedAt is the schema descriptor for processed_at field.
+	synclogDescProcessedAt := synclogFields[7].Descriptor()
+	// synclog.DefaultProcessedAt holds the default value on creation for the processed_at field.
+	synclog.DefaultProcessedAt = synclogDescProcessedAt.Default.(func() time.Time)
+	// synclogDescID is the schema descriptor for id field.
+	synclogDescID := synclogMixinFields0[0].Descriptor()
+	// synclog.DefaultID holds the default value on creation for the id field.
+	synclog.DefaultID = synclogDescID.Default.(func() uuid.UUID)
 }
 
 const (

@@ -113,6 +113,10 @@ func (CustomerProfile) Edges() []ent.Edge {
 			Annotations(entgql.RelayConnection(), entsql.OnDelete(entsql.Cascade)),
 		edge.To("aliases", IdentityAlias.Type).
 			Annotations(entgql.Skip(entgql.SkipWhereInput), entsql.OnDelete(entsql.Cascade)),
+		// The timeline is read through customer.timeline, which adds the
+		// category, type and time filters.
+		edge.To("activities", Activity.Type).
+			Annotations(entgql.Skip(entgql.SkipAll), entsql.OnDelete(entsql.Cascade)),
 	}
 }
 

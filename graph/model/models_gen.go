@@ -7,18 +7,52 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/google/uuid"
 	"github.com/rapportcrm/rapport/ent"
+	"github.com/rapportcrm/rapport/ent/activity"
 	"github.com/rapportcrm/rapport/ent/customerprofile"
 	"github.com/rapportcrm/rapport/ent/schematype"
 )
+
+// An interaction staff log by hand (the CRM suite's call, e-mail, meeting or
+// visit). It appears on the timeline in the SUPPORT category unless the type says
+// otherwise.
+type AddActivityInput struct {
+	CustomerID uuid.UUID `json:"customerID"`
+	// CALL, EMAIL, MEETING, VISIT or OTHER.
+	Type activity.Type `json:"type"`
+	// e.g. PHONE, EMAIL, IN_PERSON, VIDEO.
+	Channel   *string             `json:"channel,omitempty"`
+	Direction *activity.Direction `json:"direction,omitempty"`
+	Subject   string              `json:"subject"`
+	Notes     *string             `json:"notes,omitempty"`
+	// Defaults to now; may not be in the future.
+	OccurredAt *time.Time `json:"occurredAt,omitempty"`
+	// Defaults to the caller.
+	StaffID  *string        `json:"staffID,omitempty"`
+	Metadata map[string]any `json:"metadata,omitempty"`
+}
 
 type AddCustomerNoteInput struct {
 	CustomerID uuid.UUID `json:"customerID"`
 	Body       string    `json:"body"`
 	Pinned     *bool     `json:"pinned,omitempty"`
+}
+
+type CreateAPIKeyInput struct {
+	Name string `json:"name"`
+	// Role the key acts with; defaults to admin (crm:admin, needed to post events).
+	Role      *string    `json:"role,omitempty"`
+	ExpiresAt *time.Time `json:"expiresAt,omitempty"`
+}
+
+// A new API key. key is shown once: only its hash is stored.
+type CreateAPIKeyPayload struct {
+	APIKey *ent.ApiKey `json:"apiKey"`
+	Key    string      `json:"key"`
 }
 
 // A new profile. At least one identity key (authUserID, email or phoneNumber) is
@@ -48,6 +82,17 @@ type CreateCustomerInput struct {
 	Attributes map[string]any `json:"attributes,omitempty"`
 }
 
+// The answer of resolveCustomer. customer is null when no key matched.
+type CustomerResolution struct {
+	Customer  *ent.CustomerProfile `json:"customer,omitempty"`
+	MatchedBy *MatchedBy           `json:"matchedBy,omitempty"`
+	// 0–100; 0 when nothing matched.
+	Confidence int `json:"confidence"`
+	// Other profiles the given keys point at: when keys disagree, the strongest
+	// key wins and the rest are listed here (and a duplicate candidate exists).
+	Conflicts []*ent.CustomerProfile `json:"conflicts"`
+}
+
 type DeleteCustomerNotePayload struct {
 	DeletedID uuid.UUID `json:"deletedID"`
 }
@@ -56,7 +101,20 @@ type DeleteCustomerPayload struct {
 	DeletedID uuid.UUID `json:"deletedID"`
 }
 
+type MergeCustomersPayload struct {
+	Survivor    *ent.CustomerProfile `json:"survivor"`
+	MergeRecord *ent.MergeRecord     `json:"mergeRecord"`
+}
+
 type Subscription struct {
+}
+
+type UnmergeCustomerPayload struct {
+	MergeRecord *ent.MergeRecord `json:"mergeRecord"`
+	// The survivor as it is after the unmerge.
+	Survivor *ent.CustomerProfile `json:"survivor,omitempty"`
+	// The profiles restored with their original ids.
+	Restored []*ent.CustomerProfile `json:"restored"`
 }
 
 // Changes to a profile. Omitted fields are left alone; a field given as null is
@@ -99,6 +157,70 @@ type Viewer struct {
 	// Scopes the role grants, e.g. crm:read.
 	Scopes       []string          `json:"scopes"`
 	Organization *ent.Organization `json:"organization"`
+}
+
+// How resolveCustomer found a profile (spec §5: the strongest key wins).
+type MatchedBy string
+
+const (
+	// auth user id, exact: confidence 100
+	MatchedByAuthUserID MatchedBy = "AUTH_USER_ID"
+	// e-mail and phone both point at the profile: confidence 99
+	MatchedByEmailAndPhone MatchedBy = "EMAIL_AND_PHONE"
+	// normalized e-mail, exact: confidence 95
+	MatchedByEmail MatchedBy = "EMAIL"
+	// E.164 phone, exact: confidence 85
+	MatchedByPhone MatchedBy = "PHONE"
+)
+
+var AllMatchedBy = []MatchedBy{
+	MatchedByAuthUserID,
+	MatchedByEmailAndPhone,
+	MatchedByEmail,
+	MatchedByPhone,
+}
+
+func (e MatchedBy) IsValid() bool {
+	switch e {
+	case MatchedByAuthUserID, MatchedByEmailAndPhone, MatchedByEmail, MatchedByPhone:
+		return true
+	}
+	return false
+}
+
+func (e MatchedBy) String() string {
+	return string(e)
+}
+
+func (e *MatchedBy) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = MatchedBy(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid MatchedBy", str)
+	}
+	return nil
+}
+
+func (e MatchedBy) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *MatchedBy) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e MatchedBy) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
 }
 
 // The scope an operation requires. Roles map to scopes in one permission matrix
