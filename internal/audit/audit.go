@@ -28,6 +28,48 @@ type Actor struct {
 }
 
 type actorKey struct{}
+type suppressKey struct{}
+
+// Suppress turns the per-row hook off in ctx. Only bulk writers that record
+// their own trail use it: event ingestion keeps one SyncLog row per event
+// and writes audit entries for the profiles it creates in bulk (WriteMany).
+func Suppress(ctx context.Context) context.Context {
+	return context.WithValue(ctx, suppressKey{}, true)
+}
+
+// Entry is one audit entry written in bulk.
+type Entry struct {
+	Action     string
+	EntityType string
+	EntityID   uuid.UUID
+	Changes    map[string]any
+}
+
+// WriteMany writes entries with one statement, attributed to the actor of
+// ctx.
+func WriteMany(ctx context.Context, c *ent.Client, entries []Entry) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	actor := ActorFrom(ctx)
+	now := time.Now().UTC()
+	rid, _ := ctx.Value(requestKey{}).(string)
+	builders := make([]*ent.CrmAuditLogCreate, len(entries))
+	for i, e := range entries {
+		changes, err := toJSONMap(e.Changes)
+		if err != nil {
+			return fmt.Errorf("audit: encode changes: %w", err)
+		}
+		b := c.CrmAuditLog.Create().SetActorID(actor.ID).SetActorType(actor.Type).
+			SetAction(e.Action).SetEntityType(e.EntityType).SetEntityID(e.EntityID).
+			SetChanges(changes).SetCreatedAt(now)
+		if rid != "" {
+			b.SetRequestID(rid)
+		}
+		builders[i] = b
+	}
+	return c.CrmAuditLog.CreateBulk(builders...).Exec(ctx)
+}
 type actionKey struct{}
 type requestKey struct{}
 
@@ -79,7 +121,7 @@ func Hook() ent.Hook {
 		return ent.MutateFunc(func(ctx context.Context, m ent.Mutation) (ent.Value, error) {
 			et, ok := entityTypes[m.Type()]
 			am, isAudited := m.(auditedMutation)
-			if !ok || !isAudited {
+			if !ok || !isAudited || ctx.Value(suppressKey{}) != nil {
 				return next.Mutate(ctx, m)
 			}
 			if _, hasTenant := tenancy.FromContext(ctx); !hasTenant {

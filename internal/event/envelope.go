@@ -1,0 +1,116 @@
+// Package event defines the envelope upstream services publish and the data
+// shape of every consumed event type (spec §13), and decodes and validates
+// them. It knows nothing of transports or storage.
+package event
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Envelope is the contract every upstream event follows.
+type Envelope struct {
+	// ID is unique per source; with Source it is the dedup key.
+	ID string `json:"id"`
+	// Type is one of the consumed types, e.g. member.created.
+	Type string `json:"type"`
+	// Source is the publishing service: scl, teetime, messaging (or import).
+	Source string `json:"source"`
+	// Tenant is the organization's slug or id.
+	Tenant string `json:"tenant"`
+	// OccurredAt is when it happened upstream.
+	OccurredAt time.Time `json:"occurredAt"`
+	// Data is the type's payload.
+	Data json.RawMessage `json:"data"`
+}
+
+// Error is a permanent problem with an event: retrying cannot fix it, so the
+// event is recorded as rejected and dead-lettered.
+type Error struct {
+	// Field is the JSON path of the offending value, if any.
+	Field string
+	// Reason says what is wrong, for the dead-letter entry and the sync log.
+	Reason string
+}
+
+func (e *Error) Error() string {
+	if e.Field != "" {
+		return e.Field + ": " + e.Reason
+	}
+	return e.Reason
+}
+
+func invalid(field, format string, args ...any) *Error {
+	return &Error{Field: field, Reason: fmt.Sprintf(format, args...)}
+}
+
+// Decode parses and validates one envelope and its data. The envelope is
+// returned even when data is invalid (as far as it could be read), so the
+// caller can record the rejection against its source, id and tenant.
+func Decode(raw []byte) (*Envelope, Payload, error) {
+	var env Envelope
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if err := dec.Decode(&env); err != nil {
+		return nil, nil, invalid("", "not a JSON event envelope: %v", err)
+	}
+	env.ID = strings.TrimSpace(env.ID)
+	env.Source = strings.ToLower(strings.TrimSpace(env.Source))
+	env.Tenant = strings.TrimSpace(env.Tenant)
+	env.Type = strings.TrimSpace(env.Type)
+	switch {
+	case env.ID == "":
+		return &env, nil, invalid("id", "missing")
+	case len(env.ID) > 255:
+		return &env, nil, invalid("id", "longer than 255 characters")
+	case env.Source == "":
+		return &env, nil, invalid("source", "missing")
+	case env.Tenant == "":
+		return &env, nil, invalid("tenant", "missing")
+	case env.Type == "":
+		return &env, nil, invalid("type", "missing")
+	case env.OccurredAt.IsZero():
+		return &env, nil, invalid("occurredAt", "missing (RFC 3339 time expected)")
+	}
+	env.OccurredAt = env.OccurredAt.UTC()
+	spec, ok := types[env.Type]
+	if !ok {
+		return &env, nil, invalid("type", "unknown event type %q", env.Type)
+	}
+	if spec.source != "" && spec.source != env.Source {
+		return &env, nil, invalid("source", "%s events come from %s, not %q", env.Type, spec.source, env.Source)
+	}
+	if len(bytes.TrimSpace(env.Data)) == 0 || string(bytes.TrimSpace(env.Data)) == "null" {
+		return &env, nil, invalid("data", "missing")
+	}
+	p := spec.new()
+	d := json.NewDecoder(bytes.NewReader(env.Data))
+	d.DisallowUnknownFields()
+	if err := d.Decode(p); err != nil {
+		return &env, nil, invalid("data", "%v", cleanJSONError(err))
+	}
+	if err := p.validate(); err != nil {
+		return &env, nil, err
+	}
+	return &env, p, nil
+}
+
+func cleanJSONError(err error) string {
+	s := err.Error()
+	return strings.TrimPrefix(s, "json: ")
+}
+
+// Types lists the consumed event types, sorted by source.
+func Types() []string {
+	out := make([]string, 0, len(types))
+	for _, s := range []string{"scl", "teetime", "messaging", "import"} {
+		for _, name := range order {
+			if types[name].source == s {
+				out = append(out, name)
+			}
+		}
+	}
+	return out
+}

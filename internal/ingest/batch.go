@@ -1,0 +1,522 @@
+package ingest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"entgo.io/ent/dialect"
+	"github.com/google/uuid"
+
+	"github.com/rapportcrm/rapport/ent"
+	"github.com/rapportcrm/rapport/ent/activity"
+	"github.com/rapportcrm/rapport/ent/customerprofile"
+	"github.com/rapportcrm/rapport/ent/duplicatecandidate"
+	"github.com/rapportcrm/rapport/ent/identityalias"
+	"github.com/rapportcrm/rapport/ent/predicate"
+	"github.com/rapportcrm/rapport/ent/schematype"
+	"github.com/rapportcrm/rapport/ent/synclog"
+	"github.com/rapportcrm/rapport/internal/audit"
+	"github.com/rapportcrm/rapport/internal/event"
+	"github.com/rapportcrm/rapport/internal/identity"
+	"github.com/rapportcrm/rapport/internal/tenancy"
+)
+
+// postCommit is what to announce once the batch is committed.
+type postCommit struct {
+	tenantID   uuid.UUID
+	activities []*ent.Activity
+	changed    map[uuid.UUID]bool
+	outbox     bool
+}
+
+// metrics accumulates one profile's activity metrics from a batch.
+type metrics struct {
+	last     time.Time
+	acts30   int
+	books30  int
+	ltvCents int64
+}
+
+// newProfile is a profile the batch creates.
+type newProfile struct {
+	id      uuid.UUID
+	keys    identity.Keys
+	facts   event.Facts
+	stage   customerprofile.LifecycleStage
+	source  string
+	eventID string
+	m       metrics
+}
+
+// batch is the working state of one tenant's batch.
+type batch struct {
+	p        *Pipeline
+	tx       *ent.Tx
+	tenantID uuid.UUID
+	now      time.Time
+	region   string
+
+	owners    identity.Owners
+	created   map[uuid.UUID]*newProfile
+	createdIn []uuid.UUID
+	links     []linkedKey
+	facts     map[uuid.UUID][]event.Facts
+	stages    map[uuid.UUID]customerprofile.LifecycleStage
+	metrics   map[uuid.UUID]*metrics
+	cands     map[[2]uuid.UUID]*ent.DuplicateCandidateCreate
+	acts      []*ent.ActivityCreate
+	actIdx    []int
+	logs      []*ent.SyncLogCreate
+	results   map[int]Result
+	touched   map[uuid.UUID]bool
+	fill      map[uuid.UUID]identity.Keys
+	saved     []*ent.Activity
+}
+
+type linkedKey struct {
+	customer uuid.UUID
+	key      identity.Key
+	source   string
+}
+
+// applyBatch runs one tenant's items in one transaction.
+func (p *Pipeline) applyBatch(ctx context.Context, items []*item) (map[int]Result, *postCommit, error) {
+	org := items[0].org
+	ctx = tenancy.WithTenant(ctx, org.ID)
+	ctx = audit.Suppress(audit.WithActor(ctx, audit.Actor{ID: items[0].env.Source, Type: "event"}))
+	tx, err := p.cfg.Client.Tx(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	b := &batch{
+		p: p, tx: tx, tenantID: org.ID, now: p.cfg.Now(), region: org.DefaultPhoneRegion,
+		created: map[uuid.UUID]*newProfile{}, facts: map[uuid.UUID][]event.Facts{},
+		stages: map[uuid.UUID]customerprofile.LifecycleStage{}, metrics: map[uuid.UUID]*metrics{},
+		cands: map[[2]uuid.UUID]*ent.DuplicateCandidateCreate{}, results: map[int]Result{},
+		touched: map[uuid.UUID]bool{},
+	}
+	post, err := b.run(ctx, items)
+	if err != nil {
+		_ = tx.Rollback()
+		return nil, nil, err
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, nil, err
+	}
+	return b.results, post, nil
+}
+
+func (b *batch) run(ctx context.Context, items []*item) (*postCommit, error) {
+	fresh, err := b.dropDuplicates(ctx, items)
+	if err != nil {
+		return nil, err
+	}
+	// Normalize keys; a key that cannot be normalized rejects its event.
+	type keyed struct {
+		it   *item
+		keys identity.Keys
+	}
+	var work []keyed
+	var all []identity.Key
+	for _, it := range fresh {
+		if !it.effect.Personal {
+			b.processed(it, nil, false)
+			continue
+		}
+		keys, err := normalizeKeys(it.effect.Keys, b.region)
+		if err == nil && len(keys) == 0 {
+			err = &event.Error{Field: "data", Reason: "no usable identity key (auth user id, e-mail, phone or a service id)"}
+		}
+		if err != nil {
+			b.reject(it, err.Error())
+			continue
+		}
+		work = append(work, keyed{it, keys})
+		all = append(all, keys.List()...)
+	}
+	b.owners, err = identity.LookupOwners(ctx, b.tx.Client(), all)
+	if err != nil {
+		return nil, fmt.Errorf("look up identity keys: %w", err)
+	}
+	// Resolve each event in order; keys linked or created by earlier events of
+	// the batch are visible to later ones through owners.
+	for _, w := range work {
+		b.resolve(w.it, w.keys)
+	}
+	if err := b.write(ctx); err != nil {
+		return nil, err
+	}
+	changed := b.touched
+	for id := range b.created {
+		changed[id] = true
+	}
+	post := &postCommit{tenantID: b.tenantID, changed: changed, outbox: len(b.created) > 0, activities: b.saved}
+	return post, nil
+}
+
+// dropDuplicates marks events already in the sync log, or repeated within
+// the batch, as duplicates and returns the rest.
+func (b *batch) dropDuplicates(ctx context.Context, items []*item) ([]*item, error) {
+	bySource := map[string][]string{}
+	for _, it := range items {
+		bySource[it.env.Source] = append(bySource[it.env.Source], it.env.ID)
+	}
+	var ors []predicate.SyncLog
+	for src, ids := range bySource {
+		ors = append(ors, synclog.And(synclog.Source(src), synclog.EventIDIn(ids...)))
+	}
+	seen, err := b.tx.SyncLog.Query().Where(synclog.Or(ors...)).
+		Select(synclog.FieldSource, synclog.FieldEventID).All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read sync log: %w", err)
+	}
+	done := map[[2]string]bool{}
+	for _, s := range seen {
+		done[[2]string{s.Source, s.EventID}] = true
+	}
+	var out []*item
+	for _, it := range items {
+		k := [2]string{it.env.Source, it.env.ID}
+		if done[k] {
+			b.results[it.idx] = Result{Source: it.env.Source, ID: it.env.ID, Type: it.env.Type, Status: Duplicate}
+			continue
+		}
+		done[k] = true
+		out = append(out, it)
+	}
+	return out, nil
+}
+
+func (b *batch) reject(it *item, reason string) {
+	b.results[it.idx] = Result{Source: it.env.Source, ID: it.env.ID, Type: it.env.Type, Status: Rejected, Reason: reason}
+	b.logs = append(b.logs, syncLogRow(b.tx.SyncLog.Create(), it.env, synclog.StatusREJECTED, reason, nil, b.now))
+}
+
+func (b *batch) processed(it *item, customer *uuid.UUID, created bool) Result {
+	r := Result{Source: it.env.Source, ID: it.env.ID, Type: it.env.Type, Status: Processed, CustomerID: customer, Created: created}
+	b.results[it.idx] = r
+	b.logs = append(b.logs, syncLogRow(b.tx.SyncLog.Create(), it.env, synclog.StatusPROCESSED, "", customer, b.now))
+	return r
+}
+
+func syncLogRow(c *ent.SyncLogCreate, env *event.Envelope, st synclog.Status, reason string, customer *uuid.UUID, now time.Time) *ent.SyncLogCreate {
+	c.SetSource(env.Source).SetEventID(env.ID).SetEventType(trunc(env.Type, 100)).SetStatus(st).
+		SetProcessedAt(now).SetNillableCustomerID(customer)
+	if !env.OccurredAt.IsZero() {
+		c.SetOccurredAt(env.OccurredAt)
+	}
+	if reason != "" {
+		c.SetReason(trunc(reason, 2000))
+	}
+	return c
+}
+
+func trunc(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}
+
+// resolve decides the profile of one event and records its effects.
+func (b *batch) resolve(it *item, keys identity.Keys) {
+	m := identity.Decide(keys, b.owners)
+	created := false
+	id := m.CustomerID
+	if id == uuid.Nil {
+		id = uuid.Must(uuid.NewV7())
+		created = true
+		np := &newProfile{id: id, keys: identity.Keys{}, stage: stageFor(it.env.Type, ""), source: it.env.Source, eventID: it.env.ID}
+		b.created[id] = np
+		b.createdIn = append(b.createdIn, id)
+		for _, k := range m.Unowned {
+			if np.keys[k.Kind] == "" {
+				np.keys[k.Kind] = k.Value
+			} else {
+				b.links = append(b.links, linkedKey{id, k, it.env.Source})
+			}
+			b.owners[k] = id
+		}
+	} else {
+		np := b.created[id] // created earlier in this batch, not stored yet
+		for _, k := range m.Unowned {
+			if np != nil && np.keys[k.Kind] == "" {
+				np.keys[k.Kind] = k.Value
+			} else {
+				b.links = append(b.links, linkedKey{id, k, it.env.Source})
+			}
+			b.owners[k] = id
+		}
+	}
+	for _, c := range m.Conflicts {
+		b.flag(id, c.CustomerID, "CONFLICTING_KEYS", c.Confidence, []schematype.Evidence{{
+			Kind: string(c.Key.Kind), Value: c.Key.Value,
+			Detail: fmt.Sprintf("%s event %s carried this key with keys of the other profile", it.env.Type, it.env.ID),
+		}})
+	}
+	ef := it.effect
+	if np, ok := b.created[id]; ok {
+		np.facts = mergeFacts(np.facts, ef.Facts)
+		if created {
+			np.stage = stageFor(it.env.Type, "")
+		}
+	} else {
+		if hasFacts(ef.Facts) {
+			b.facts[id] = append(b.facts[id], ef.Facts)
+		}
+		if st := stageFor(it.env.Type, ""); st == customerprofile.LifecycleStageNEW_MEMBER {
+			b.stages[id] = st
+		}
+		b.touched[id] = true
+	}
+	mt := b.metrics[id]
+	if np, ok := b.created[id]; ok {
+		mt = &np.m
+	} else if mt == nil {
+		mt = &metrics{}
+		b.metrics[id] = mt
+	}
+	at := it.env.OccurredAt
+	if ef.Activity != nil {
+		if at.After(mt.last) {
+			mt.last = at
+		}
+		if at.After(b.now.AddDate(0, 0, -30)) {
+			mt.acts30++
+			if ef.Booking {
+				mt.books30++
+			}
+		}
+		b.acts = append(b.acts, b.activityRow(id, it, ef.Activity))
+		b.actIdx = append(b.actIdx, it.idx)
+	}
+	mt.ltvCents += ef.AmountCents
+	cid := id
+	r := b.processed(it, &cid, created)
+	r.Linked = len(m.Unowned)
+	r.Flagged = len(m.Conflicts)
+	b.results[it.idx] = r
+}
+
+func (b *batch) flag(a, c uuid.UUID, reason string, confidence int, ev []schematype.Evidence) {
+	x, y := identity.Pair(a, c)
+	k := [2]uuid.UUID{x, y}
+	if _, ok := b.cands[k]; ok {
+		return
+	}
+	b.cands[k] = b.tx.DuplicateCandidate.Create().SetCustomerAID(x).SetCustomerBID(y).
+		SetReason(duplicatecandidate.Reason(reason)).SetConfidence(confidence).SetEvidence(ev).
+		SetCreatedAt(b.now).SetUpdatedAt(b.now)
+}
+
+func (b *batch) activityRow(customer uuid.UUID, it *item, a *event.Activity) *ent.ActivityCreate {
+	c := b.tx.Activity.Create().SetID(uuid.Must(uuid.NewV7())).SetCustomerID(customer).
+		SetType(activity.Type(a.Type)).SetCategory(activity.Category(a.Category)).
+		SetTitle(trunc(a.Title, 500)).SetSourceService(it.env.Source).
+		SetOccurredAt(it.env.OccurredAt).SetCreatedAt(b.now)
+	if a.Channel != "" {
+		c.SetChannel(a.Channel)
+	}
+	if a.Description != "" {
+		c.SetDescription(a.Description)
+	}
+	src := a.SourceID
+	if src == "" {
+		src = it.env.ID
+	}
+	c.SetSourceID(trunc(src, 255))
+	md := a.Metadata
+	if md == nil {
+		md = map[string]any{}
+	}
+	md["eventId"] = it.env.ID
+	md["eventType"] = it.env.Type
+	c.SetMetadata(md)
+	return c
+}
+
+func stageFor(eventType string, _ string) customerprofile.LifecycleStage {
+	switch eventType {
+	case "member.created":
+		return customerprofile.LifecycleStageNEW_MEMBER
+	case "player.created", "teetime.booked", "teetime.completed":
+		return customerprofile.LifecycleStageGUEST
+	}
+	return customerprofile.LifecycleStagePROSPECT
+}
+
+func hasFacts(f event.Facts) bool {
+	return f.FirstName != nil || f.LastName != nil || f.DisplayName != nil || f.HomeClubID != nil ||
+		f.MembershipTier != nil || f.MembershipStatus != nil || f.Handicap != nil ||
+		f.EmailOptIn != nil || f.SMSOptIn != nil || f.PushOptIn != nil || f.WhatsappOptIn != nil ||
+		len(f.Tags) > 0 || len(f.Attributes) > 0
+}
+
+// mergeFacts lays later facts over earlier ones.
+func mergeFacts(a, later event.Facts) event.Facts {
+	pick := func(x, y *string) *string {
+		if y != nil {
+			return y
+		}
+		return x
+	}
+	pickB := func(x, y *bool) *bool {
+		if y != nil {
+			return y
+		}
+		return x
+	}
+	a.FirstName, a.LastName, a.DisplayName = pick(a.FirstName, later.FirstName), pick(a.LastName, later.LastName), pick(a.DisplayName, later.DisplayName)
+	a.HomeClubID = pick(a.HomeClubID, later.HomeClubID)
+	a.MembershipTier, a.MembershipStatus = pick(a.MembershipTier, later.MembershipTier), pick(a.MembershipStatus, later.MembershipStatus)
+	if later.Handicap != nil {
+		a.Handicap = later.Handicap
+	}
+	a.EmailOptIn, a.SMSOptIn = pickB(a.EmailOptIn, later.EmailOptIn), pickB(a.SMSOptIn, later.SMSOptIn)
+	a.PushOptIn, a.WhatsappOptIn = pickB(a.PushOptIn, later.PushOptIn), pickB(a.WhatsappOptIn, later.WhatsappOptIn)
+	a.Tags = append(a.Tags, later.Tags...)
+	if len(later.Attributes) > 0 {
+		if a.Attributes == nil {
+			a.Attributes = map[string]any{}
+		}
+		for k, v := range later.Attributes {
+			a.Attributes[k] = v
+		}
+	}
+	return a
+}
+
+// normalizeKeys turns an event's identity block into keys; placeholders are
+// dropped, an unparseable e-mail or phone is an error.
+func normalizeKeys(id event.Identity, region string) (identity.Keys, error) {
+	k := identity.Keys{}
+	if id.Email != nil {
+		e, err := identity.NormalizeEmail(*id.Email)
+		if err != nil {
+			return nil, &event.Error{Field: "data.email", Reason: err.Error()}
+		}
+		if e != "" {
+			k[identityalias.KindEMAIL] = e
+		}
+	}
+	if id.PhoneNumber != nil && strings.TrimSpace(*id.PhoneNumber) != "" {
+		ph, err := identity.NormalizePhone(*id.PhoneNumber, region)
+		if err != nil {
+			return nil, &event.Error{Field: "data.phoneNumber", Reason: err.Error()}
+		}
+		if ph != "" {
+			k[identityalias.KindPHONE] = ph
+		}
+	}
+	put := func(kind identity.Kind, v *string) {
+		if v != nil {
+			if s := identity.NormalizeID(*v); s != "" {
+				k[kind] = s
+			}
+		}
+	}
+	put(identityalias.KindAUTH_USER_ID, id.AuthUserID)
+	if id.SCLMemberID != nil {
+		k[identityalias.KindSCL_MEMBER_ID] = strconv.FormatInt(*id.SCLMemberID, 10)
+	}
+	put(identityalias.KindTEETIME_PLAYER_ID, id.TeetimePlayerID)
+	put(identityalias.KindMESSAGING_CONTACT_ID, id.MessagingContactID)
+	if x := id.ExternalIDs; x != nil {
+		put(identityalias.KindMCA_V1_ZA_ID, x.McaV1ZaID)
+		put(identityalias.KindMCA_V1_UK_ID, x.McaV1UkID)
+		put(identityalias.KindGOLF_RSA_ID, x.GolfRsaID)
+	}
+	return k, nil
+}
+
+// write stores everything the batch decided.
+func (b *batch) write(ctx context.Context) error {
+	c := b.tx.Client()
+	// Lock the existing profiles the batch changes, in id order so that
+	// concurrent batches never deadlock on each other.
+	existing := map[uuid.UUID]*ent.CustomerProfile{}
+	var ids []uuid.UUID
+	for id := range b.touched {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i].String() < ids[j].String() })
+	if len(ids) > 0 {
+		q := c.CustomerProfile.Query().Where(customerprofile.IDIn(ids...)).Order(customerprofile.ByID())
+		if b.p.cfg.Dialect == dialect.Postgres {
+			q.ForUpdate()
+		}
+		rows, err := q.All(ctx)
+		if err != nil {
+			return fmt.Errorf("lock profiles: %w", err)
+		}
+		for _, r := range rows {
+			existing[r.ID] = r
+		}
+	}
+	if err := b.createProfiles(ctx); err != nil {
+		return err
+	}
+	if err := b.linkKeys(ctx, existing); err != nil {
+		return err
+	}
+	if err := b.applyFacts(ctx, existing); err != nil {
+		return err
+	}
+	if err := b.updateMetrics(ctx, existing); err != nil {
+		return err
+	}
+	if err := b.flagSimilarNames(ctx); err != nil {
+		return err
+	}
+	if len(b.cands) > 0 {
+		builders := make([]*ent.DuplicateCandidateCreate, 0, len(b.cands))
+		for _, cb := range b.cands {
+			builders = append(builders, cb)
+		}
+		err := c.DuplicateCandidate.CreateBulk(builders...).
+			OnConflictColumns(duplicatecandidate.FieldTenantID, duplicatecandidate.FieldCustomerAID, duplicatecandidate.FieldCustomerBID).
+			DoNothing().Exec(ctx)
+		if err != nil && !errors.Is(err, errNoRows) {
+			return fmt.Errorf("write duplicate candidates: %w", err)
+		}
+	}
+	if err := insertChunks(ctx, b.acts, 500, func(ctx context.Context, part []*ent.ActivityCreate) error {
+		saved, err := c.Activity.CreateBulk(part...).Save(ctx)
+		b.saved = append(b.saved, saved...)
+		return err
+	}); err != nil {
+		return fmt.Errorf("write activities: %w", err)
+	}
+	if err := insertChunks(ctx, b.logs, 1000, func(ctx context.Context, part []*ent.SyncLogCreate) error {
+		return c.SyncLog.CreateBulk(part...).Exec(ctx)
+	}); err != nil {
+		return fmt.Errorf("write sync log: %w", err)
+	}
+	if err := b.produce(ctx); err != nil {
+		return err
+	}
+	return nil
+}
+
+var errNoRows = errors.New("sql: no rows in result set")
+
+func insertChunks[T any](ctx context.Context, rows []T, size int, exec func(context.Context, []T) error) error {
+	for start := 0; start < len(rows); start += size {
+		if err := exec(ctx, rows[start:min(start+size, len(rows))]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// activitiesJSON is used by afterCommit to announce new entries.
+func activitiesJSON(a *ent.Activity) []byte {
+	b, _ := json.Marshal(a)
+	return b
+}

@@ -1,0 +1,512 @@
+package ingest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"entgo.io/ent/dialect"
+	"github.com/google/uuid"
+
+	"github.com/rapportcrm/rapport/ent"
+	"github.com/rapportcrm/rapport/ent/customerprofile"
+	"github.com/rapportcrm/rapport/ent/identityalias"
+	"github.com/rapportcrm/rapport/ent/schematype"
+	"github.com/rapportcrm/rapport/ent/synclog"
+	"github.com/rapportcrm/rapport/internal/audit"
+	"github.com/rapportcrm/rapport/internal/event"
+	"github.com/rapportcrm/rapport/internal/identity"
+	"github.com/rapportcrm/rapport/internal/pubsub"
+	"github.com/rapportcrm/rapport/internal/tenancy"
+)
+
+func ptr[T any](v T) *T { return &v }
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+func nonEmpty(s *string) *string {
+	if s == nil {
+		return nil
+	}
+	v := strings.TrimSpace(*s)
+	if v == "" {
+		return nil
+	}
+	return &v
+}
+
+func normTags(in []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, t := range in {
+		t = strings.TrimSpace(t)
+		if t == "" || len(t) > 100 || seen[t] {
+			continue
+		}
+		seen[t] = true
+		out = append(out, t)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// createProfiles inserts the profiles the batch created, with their keys.
+func (b *batch) createProfiles(ctx context.Context) error {
+	if len(b.createdIn) == 0 {
+		return nil
+	}
+	c := b.tx.Client()
+	profiles := make([]*ent.CustomerProfileCreate, 0, len(b.createdIn))
+	var aliases []*ent.IdentityAliasCreate
+	var entries []audit.Entry
+	for _, id := range b.createdIn {
+		np := b.created[id]
+		f := np.facts
+		k := np.keys
+		first, last := nonEmpty(f.FirstName), nonEmpty(f.LastName)
+		display := nonEmpty(f.DisplayName)
+		if display == nil && (first != nil || last != nil) {
+			display = ptr(strings.TrimSpace(deref(first) + " " + deref(last)))
+		}
+		pc := c.CustomerProfile.Create().SetID(id).SetCreatedAt(b.now).SetUpdatedAt(b.now).
+			SetLifecycleStage(np.stage).
+			SetNillableFirstName(first).SetNillableLastName(last).SetNillableDisplayName(display).
+			SetNillableHomeClubID(nonEmpty(f.HomeClubID)).
+			SetNillableMembershipTier(nonEmpty(f.MembershipTier)).SetNillableMembershipStatus(nonEmpty(f.MembershipStatus)).
+			SetNillableHandicap(f.Handicap).
+			SetNillableEmailOptIn(f.EmailOptIn).SetNillableSmsOptIn(f.SMSOptIn).
+			SetNillablePushOptIn(f.PushOptIn).SetNillableWhatsappOptIn(f.WhatsappOptIn).
+			SetActivityCount30d(np.m.acts30).SetBookingCount30d(np.m.books30).SetLifetimeValue(np.m.ltvCents).
+			SetSearchText(identity.SearchText(deref(first), deref(last), deref(display), k[identityalias.KindEMAIL], k[identityalias.KindPHONE]))
+		if !np.m.last.IsZero() {
+			pc.SetLastActivityAt(np.m.last)
+		}
+		if tags := normTags(f.Tags); len(tags) > 0 {
+			pc.SetTags(tags)
+		}
+		if len(f.Attributes) > 0 {
+			pc.SetAttributes(f.Attributes)
+		}
+		setKeyColumns(pc.Mutation(), k)
+		profiles = append(profiles, pc)
+		for _, key := range k.List() {
+			aliases = append(aliases, c.IdentityAlias.Create().SetCustomerID(id).SetKind(key.Kind).
+				SetValue(key.Value).SetPrimary(true).SetSource(np.source).SetCreatedAt(b.now))
+		}
+		entries = append(entries, audit.Entry{Action: "customer.created_from_event", EntityType: "Customer", EntityID: id,
+			Changes: map[string]any{"source": np.source, "eventId": np.eventID, "keys": k}})
+	}
+	if err := insertChunks(ctx, profiles, 200, func(ctx context.Context, part []*ent.CustomerProfileCreate) error {
+		return c.CustomerProfile.CreateBulk(part...).Exec(ctx)
+	}); err != nil {
+		return fmt.Errorf("create profiles: %w", err)
+	}
+	if err := insertChunks(ctx, aliases, 1000, func(ctx context.Context, part []*ent.IdentityAliasCreate) error {
+		return c.IdentityAlias.CreateBulk(part...).Exec(ctx)
+	}); err != nil {
+		return fmt.Errorf("create identity keys: %w", err)
+	}
+	return audit.WriteMany(ctx, c, entries)
+}
+
+// keyColumns is the subset of profile mutations that set key columns.
+type keyColumns interface {
+	SetAuthUserID(string)
+	SetEmail(string)
+	SetPhoneNumber(string)
+	SetSclMemberID(int64)
+	SetTeetimePlayerID(string)
+	SetMessagingContactID(string)
+	SetExternalIds(schematype.ExternalIDs)
+}
+
+// setKeyColumns copies keys onto the profile's columns.
+func setKeyColumns(m keyColumns, k identity.Keys) {
+	if v := k[identityalias.KindAUTH_USER_ID]; v != "" {
+		m.SetAuthUserID(v)
+	}
+	if v := k[identityalias.KindEMAIL]; v != "" {
+		m.SetEmail(v)
+	}
+	if v := k[identityalias.KindPHONE]; v != "" {
+		m.SetPhoneNumber(v)
+	}
+	if v := k[identityalias.KindSCL_MEMBER_ID]; v != "" {
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+			m.SetSclMemberID(n)
+		}
+	}
+	if v := k[identityalias.KindTEETIME_PLAYER_ID]; v != "" {
+		m.SetTeetimePlayerID(v)
+	}
+	if v := k[identityalias.KindMESSAGING_CONTACT_ID]; v != "" {
+		m.SetMessagingContactID(v)
+	}
+	var x schematype.ExternalIDs
+	has := false
+	for kind, dst := range map[identity.Kind]**string{
+		identityalias.KindMCA_V1_ZA_ID: &x.McaV1ZaID, identityalias.KindMCA_V1_UK_ID: &x.McaV1UkID, identityalias.KindGOLF_RSA_ID: &x.GolfRsaID,
+	} {
+		if v := k[kind]; v != "" {
+			*dst = ptr(v)
+			has = true
+		}
+	}
+	if has {
+		m.SetExternalIds(x)
+	}
+}
+
+// profileChange is what the batch changes on one existing profile besides
+// its metrics.
+type profileChange struct {
+	keys identity.Keys // primary keys to fill
+}
+
+// linkKeys stores keys newly tied to profiles. A key fills the profile's
+// column of its kind when that is empty (it becomes the primary key);
+// otherwise it is an additional alias.
+func (b *batch) linkKeys(ctx context.Context, existing map[uuid.UUID]*ent.CustomerProfile) error {
+	if len(b.links) == 0 {
+		return nil
+	}
+	c := b.tx.Client()
+	fill := map[uuid.UUID]identity.Keys{}
+	var aliases []*ent.IdentityAliasCreate
+	for _, l := range b.links {
+		primary := false
+		if p, ok := existing[l.customer]; ok {
+			have := identity.KeysOf(p)
+			if have[l.key.Kind] == "" && (fill[l.customer] == nil || fill[l.customer][l.key.Kind] == "") {
+				if fill[l.customer] == nil {
+					fill[l.customer] = identity.Keys{}
+				}
+				fill[l.customer][l.key.Kind] = l.key.Value
+				primary = true
+			}
+		}
+		aliases = append(aliases, c.IdentityAlias.Create().SetCustomerID(l.customer).SetKind(l.key.Kind).
+			SetValue(l.key.Value).SetPrimary(primary).SetSource(l.source).SetCreatedAt(b.now))
+	}
+	if err := insertChunks(ctx, aliases, 1000, func(ctx context.Context, part []*ent.IdentityAliasCreate) error {
+		return c.IdentityAlias.CreateBulk(part...).Exec(ctx)
+	}); err != nil {
+		return fmt.Errorf("link identity keys: %w", err)
+	}
+	b.fill = fill
+	return nil
+}
+
+// applyFacts writes the facts events asserted about existing profiles, and
+// the key columns linking filled. Only profiles that really change are
+// written.
+func (b *batch) applyFacts(ctx context.Context, existing map[uuid.UUID]*ent.CustomerProfile) error {
+	c := b.tx.Client()
+	for id, p := range existing {
+		facts := b.facts[id]
+		fill := b.fill[id]
+		stage, hasStage := b.stages[id]
+		if len(facts) == 0 && len(fill) == 0 && !hasStage {
+			continue
+		}
+		var f event.Facts
+		for _, x := range facts {
+			f = mergeFacts(f, x)
+		}
+		u := c.CustomerProfile.Update().Where(customerprofile.ID(id))
+		m := u.Mutation()
+		changed := false
+		setStr := func(cur *string, v *string, set func(string)) *string {
+			v = nonEmpty(v)
+			if v != nil && deref(cur) != *v {
+				set(*v)
+				changed = true
+				return v
+			}
+			return cur
+		}
+		first := setStr(p.FirstName, f.FirstName, m.SetFirstName)
+		last := setStr(p.LastName, f.LastName, m.SetLastName)
+		display := setStr(p.DisplayName, f.DisplayName, m.SetDisplayName)
+		if f.DisplayName == nil && (f.FirstName != nil || f.LastName != nil) && (deref(p.DisplayName) == "" ||
+			deref(p.DisplayName) == strings.TrimSpace(deref(p.FirstName)+" "+deref(p.LastName))) {
+			// The display name followed the names; keep it following.
+			display = setStr(p.DisplayName, ptr(strings.TrimSpace(deref(first)+" "+deref(last))), m.SetDisplayName)
+		}
+		setStr(p.HomeClubID, f.HomeClubID, m.SetHomeClubID)
+		setStr(p.MembershipTier, f.MembershipTier, m.SetMembershipTier)
+		setStr(p.MembershipStatus, f.MembershipStatus, m.SetMembershipStatus)
+		if f.Handicap != nil && (p.Handicap == nil || *p.Handicap != *f.Handicap) {
+			m.SetHandicap(*f.Handicap)
+			changed = true
+		}
+		setBool := func(cur bool, v *bool, set func(bool)) {
+			if v != nil && *v != cur {
+				set(*v)
+				changed = true
+			}
+		}
+		setBool(p.EmailOptIn, f.EmailOptIn, m.SetEmailOptIn)
+		setBool(p.SmsOptIn, f.SMSOptIn, m.SetSmsOptIn)
+		setBool(p.PushOptIn, f.PushOptIn, m.SetPushOptIn)
+		setBool(p.WhatsappOptIn, f.WhatsappOptIn, m.SetWhatsappOptIn)
+		if len(f.Tags) > 0 {
+			tags := normTags(append(slices.Clone(p.Tags), f.Tags...))
+			if !slices.Equal(tags, p.Tags) {
+				m.SetTags(tags)
+				changed = true
+			}
+		}
+		if len(f.Attributes) > 0 {
+			attrs := maps.Clone(p.Attributes)
+			if attrs == nil {
+				attrs = map[string]any{}
+			}
+			maps.Copy(attrs, f.Attributes)
+			m.SetAttributes(attrs)
+			changed = true
+		}
+		if hasStage && (p.LifecycleStage == customerprofile.LifecycleStagePROSPECT || p.LifecycleStage == customerprofile.LifecycleStageGUEST) && p.LifecycleStage != stage {
+			m.SetLifecycleStage(stage)
+			changed = true
+		}
+		email, phone := deref(p.Email), deref(p.PhoneNumber)
+		if len(fill) > 0 {
+			setKeyColumns(m, fill)
+			if x := fill[identityalias.KindMCA_V1_ZA_ID] + fill[identityalias.KindMCA_V1_UK_ID] + fill[identityalias.KindGOLF_RSA_ID]; x != "" {
+				// External ids share one JSON column: keep the ones it had.
+				ext := p.ExternalIds
+				if v := fill[identityalias.KindMCA_V1_ZA_ID]; v != "" {
+					ext.McaV1ZaID = ptr(v)
+				}
+				if v := fill[identityalias.KindMCA_V1_UK_ID]; v != "" {
+					ext.McaV1UkID = ptr(v)
+				}
+				if v := fill[identityalias.KindGOLF_RSA_ID]; v != "" {
+					ext.GolfRsaID = ptr(v)
+				}
+				m.SetExternalIds(ext)
+			}
+			if v := fill[identityalias.KindEMAIL]; v != "" {
+				email = v
+			}
+			if v := fill[identityalias.KindPHONE]; v != "" {
+				phone = v
+			}
+			changed = true
+		}
+		if !changed {
+			continue
+		}
+		m.SetSearchText(identity.SearchText(deref(first), deref(last), deref(display), email, phone))
+		m.SetUpdatedAt(b.now)
+		if err := u.Exec(ctx); err != nil {
+			return fmt.Errorf("update profile %s: %w", id, err)
+		}
+		b.touched[id] = true
+	}
+	return nil
+}
+
+// updateMetrics writes the activity metrics of the existing profiles the
+// batch touched. The rows are locked, so the new values are computed here and
+// written with one statement on PostgreSQL.
+func (b *batch) updateMetrics(ctx context.Context, existing map[uuid.UUID]*ent.CustomerProfile) error {
+	type row struct {
+		id               uuid.UUID
+		last             *time.Time
+		acts, books      int
+		ltv              int64
+	}
+	var rows []row
+	for id, m := range b.metrics {
+		p, ok := existing[id]
+		if !ok || (m.last.IsZero() && m.acts30 == 0 && m.ltvCents == 0) {
+			continue
+		}
+		r := row{id: id, last: p.LastActivityAt, acts: p.ActivityCount30d + m.acts30, books: p.BookingCount30d + m.books30, ltv: p.LifetimeValue + m.ltvCents}
+		if !m.last.IsZero() && (r.last == nil || r.last.Before(m.last)) {
+			r.last = ptr(m.last)
+		}
+		rows = append(rows, r)
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	if b.p.cfg.Dialect != dialect.Postgres {
+		for _, r := range rows {
+			u := b.tx.CustomerProfile.Update().Where(customerprofile.ID(r.id)).
+				SetActivityCount30d(r.acts).SetBookingCount30d(r.books).SetLifetimeValue(r.ltv).SetUpdatedAt(b.now)
+			if r.last != nil {
+				u.SetLastActivityAt(*r.last)
+			}
+			if err := u.Exec(ctx); err != nil {
+				return fmt.Errorf("update metrics: %w", err)
+			}
+		}
+		return nil
+	}
+	for start := 0; start < len(rows); start += 1000 {
+		part := rows[start:min(start+1000, len(rows))]
+		var sb strings.Builder
+		args := []any{b.now, b.tenantID}
+		sb.WriteString(`UPDATE customer_profiles AS p SET last_activity_at = v.last, activity_count_30d = v.acts,
+booking_count_30d = v.books, lifetime_value = v.ltv, updated_at = $1 FROM (VALUES `)
+		for i, r := range part {
+			if i > 0 {
+				sb.WriteByte(',')
+			}
+			n := len(args)
+			fmt.Fprintf(&sb, "($%d::uuid,$%d::timestamptz,$%d::bigint,$%d::bigint,$%d::bigint)", n+1, n+2, n+3, n+4, n+5)
+			args = append(args, r.id, r.last, r.acts, r.books, r.ltv)
+		}
+		sb.WriteString(`) AS v(id, last, acts, books, ltv) WHERE p.id = v.id AND p.tenant_id = $2`)
+		if _, err := b.tx.ExecContext(ctx, sb.String(), args...); err != nil {
+			return fmt.Errorf("update metrics: %w", err)
+		}
+	}
+	return nil
+}
+
+// flagSimilarNames raises the spec's "name fuzzy + e-mail domain" candidates
+// (confidence 60) for the profiles the batch created.
+func (b *batch) flagSimilarNames(ctx context.Context) error {
+	byLast := map[string][]*newProfile{}
+	var lasts []string
+	for _, id := range b.createdIn {
+		np := b.created[id]
+		last, email := deref(nonEmpty(np.facts.LastName)), np.keys[identityalias.KindEMAIL]
+		if last == "" || email == "" || deref(nonEmpty(np.facts.FirstName)) == "" || identity.IsFreeMailDomain(identity.EmailDomain(email)) {
+			continue
+		}
+		if _, ok := byLast[last]; !ok {
+			lasts = append(lasts, last)
+		}
+		byLast[last] = append(byLast[last], np)
+	}
+	if len(lasts) == 0 {
+		return nil
+	}
+	others, err := b.tx.CustomerProfile.Query().
+		Where(customerprofile.LastNameIn(lasts...), customerprofile.EmailNotNil(), customerprofile.IDNotIn(b.createdIn...)).
+		Select(customerprofile.FieldID, customerprofile.FieldFirstName, customerprofile.FieldLastName, customerprofile.FieldEmail).
+		Limit(5000).All(ctx)
+	if err != nil {
+		return fmt.Errorf("look for similar names: %w", err)
+	}
+	for _, o := range others {
+		for _, np := range byLast[deref(o.LastName)] {
+			email := np.keys[identityalias.KindEMAIL]
+			dom := identity.EmailDomain(email)
+			if identity.EmailDomain(deref(o.Email)) != dom ||
+				!identity.SimilarNames(deref(np.facts.FirstName), deref(np.facts.LastName), deref(o.FirstName), deref(o.LastName)) {
+				continue
+			}
+			b.flag(np.id, o.ID, "NAME_AND_EMAIL_DOMAIN", 60, []schematype.Evidence{
+				{Kind: "NAME", Value: strings.TrimSpace(deref(np.facts.FirstName) + " " + deref(np.facts.LastName)),
+					Detail: "similar to " + strings.TrimSpace(deref(o.FirstName)+" "+deref(o.LastName))},
+				{Kind: "EMAIL_DOMAIN", Value: dom, Detail: email + " and " + deref(o.Email)},
+			})
+		}
+	}
+	return nil
+}
+
+// produce writes crm.profile.created for every profile the batch created.
+func (b *batch) produce(ctx context.Context) error {
+	if len(b.createdIn) == 0 {
+		return nil
+	}
+	rows := make([]*ent.OutboxEventCreate, 0, len(b.createdIn))
+	for _, id := range b.createdIn {
+		np := b.created[id]
+		data := map[string]any{"customerId": id, "source": np.source, "sourceEventId": np.eventID, "keys": np.keys}
+		row, err := outboxRow(b.tx.Client(), b.tenantID, "crm.profile.created", data, b.now)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, row)
+	}
+	return insertChunks(ctx, rows, 500, func(ctx context.Context, part []*ent.OutboxEventCreate) error {
+		return b.tx.OutboxEvent.CreateBulk(part...).Exec(ctx)
+	})
+}
+
+// outboxRow builds a produced event in the envelope consumers read.
+func outboxRow(c *ent.Client, tenantID uuid.UUID, typ string, data any, now time.Time) (*ent.OutboxEventCreate, error) {
+	id := uuid.Must(uuid.NewV7())
+	raw, err := json.Marshal(data)
+	if err != nil {
+		return nil, err
+	}
+	env, err := json.Marshal(map[string]any{
+		"id": id, "type": typ, "source": "rapport", "tenant": tenantID, "occurredAt": now.Format(time.RFC3339Nano), "data": json.RawMessage(raw),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return c.OutboxEvent.Create().SetID(id).SetOrganizationID(tenantID).SetType(typ).SetPayload(env).SetCreatedAt(now), nil
+}
+
+// recordRejections writes REJECTED sync log rows for invalid events whose
+// tenant is known, so staff see what was refused and why. A redelivered
+// rejection is ignored.
+func (p *Pipeline) recordRejections(ctx context.Context, items []*item, results []Result) {
+	if len(items) == 0 {
+		return
+	}
+	org := items[0].org
+	ctx = tenancy.WithTenant(ctx, org.ID)
+	now := p.cfg.Now()
+	builders := make([]*ent.SyncLogCreate, 0, len(items))
+	for _, it := range items {
+		builders = append(builders, syncLogRow(p.cfg.Client.SyncLog.Create(), it.env, synclog.StatusREJECTED, results[it.idx].Reason, nil, now))
+	}
+	err := p.cfg.Client.SyncLog.CreateBulk(builders...).
+		OnConflictColumns(synclog.FieldTenantID, synclog.FieldSource, synclog.FieldEventID).DoNothing().Exec(ctx)
+	if err != nil && !errors.Is(err, errNoRows) {
+		p.cfg.Logger.Warn("record rejected events", "err", err, "count", len(items))
+	}
+}
+
+// afterCommit announces the batch's changes to live subscribers and wakes the
+// outbox relay. A failure here loses a live notification, never data.
+func (p *Pipeline) afterCommit(ctx context.Context, post *postCommit) {
+	if post == nil {
+		return
+	}
+	if post.outbox && p.cfg.OutboxWritten != nil {
+		p.cfg.OutboxWritten()
+	}
+	if p.cfg.Publisher == nil {
+		return
+	}
+	for _, a := range post.activities {
+		if err := p.cfg.Publisher.Publish(ctx, TimelineTopic(post.tenantID, a.CustomerID), activitiesJSON(a)); err != nil {
+			p.cfg.Logger.Warn("publish timeline update", "err", err)
+			return
+		}
+	}
+	for id := range post.changed {
+		if err := p.cfg.Publisher.Publish(ctx, pubsub.CustomerTopic(post.tenantID, id), []byte(id.String())); err != nil {
+			p.cfg.Logger.Warn("publish profile update", "err", err)
+			return
+		}
+	}
+}
+
+// TimelineTopic is the pub/sub topic of one customer's new timeline entries.
+func TimelineTopic(tenantID, customerID uuid.UUID) string {
+	return "timeline:" + tenantID.String() + ":" + customerID.String()
+}
