@@ -70,6 +70,7 @@ func WriteMany(ctx context.Context, c *ent.Client, entries []Entry) error {
 	}
 	return c.CrmAuditLog.CreateBulk(builders...).Exec(ctx)
 }
+
 type actionKey struct{}
 type requestKey struct{}
 

@@ -44,11 +44,11 @@ const (
 
 // Result is the outcome of one event.
 type Result struct {
-	Source string    `json:"source,omitempty"`
-	ID     string    `json:"id,omitempty"`
-	Type   string    `json:"type,omitempty"`
-	Status Status    `json:"status"`
-	Reason string    `json:"reason,omitempty"`
+	Source string `json:"source,omitempty"`
+	ID     string `json:"id,omitempty"`
+	Type   string `json:"type,omitempty"`
+	Status Status `json:"status"`
+	Reason string `json:"reason,omitempty"`
 	// CustomerID is the profile the event was applied to.
 	CustomerID *uuid.UUID `json:"customerId,omitempty"`
 	// Created is true when the event created the profile.

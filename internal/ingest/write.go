@@ -324,10 +324,10 @@ func (b *batch) applyFacts(ctx context.Context, existing map[uuid.UUID]*ent.Cust
 // written with one statement on PostgreSQL.
 func (b *batch) updateMetrics(ctx context.Context, existing map[uuid.UUID]*ent.CustomerProfile) error {
 	type row struct {
-		id               uuid.UUID
-		last             *time.Time
-		acts, books      int
-		ltv              int64
+		id          uuid.UUID
+		last        *time.Time
+		acts, books int
+		ltv         int64
 	}
 	var rows []row
 	for id, m := range b.metrics {
