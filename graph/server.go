@@ -46,6 +46,11 @@ type ServerConfig struct {
 	// ComplexityLimit caps an operation's cost; DepthLimit its nesting.
 	ComplexityLimit int
 	DepthLimit      int
+	// APIKeys verifies bearer tokens that are API keys (rpk_…); nil accepts
+	// JWTs only.
+	APIKeys auth.Verifier
+	// Events, when set, serves POST /events.
+	Events EventIntake
 }
 
 // NewServer assembles the HTTP handler: /graphql (POST, GET, websockets),
@@ -105,6 +110,9 @@ func NewServer(cfg ServerConfig) http.Handler {
 	sdl := printSDL(schema.Schema())
 	mux := http.NewServeMux()
 	mux.Handle("/graphql", authMiddleware(cfg, srv))
+	if cfg.Events != nil {
+		mux.Handle("POST /events", authMiddleware(cfg, eventsHandler(cfg.Events)))
+	}
 	mux.HandleFunc("GET /{$}", servePlayground)
 	mux.HandleFunc("GET /schema.graphql", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -158,7 +166,11 @@ func bearer(h string) string {
 // organization as the tenant, and the audit actor. The tenant comes from the
 // token only.
 func authenticate(ctx context.Context, cfg ServerConfig, token string) (context.Context, error) {
-	p, err := cfg.Verifier.Verify(ctx, token)
+	verifier := cfg.Verifier
+	if cfg.APIKeys != nil && strings.HasPrefix(token, "rpk_") {
+		verifier = cfg.APIKeys
+	}
+	p, err := verifier.Verify(ctx, token)
 	if err != nil {
 		return ctx, err
 	}

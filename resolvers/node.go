@@ -6,12 +6,16 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/rapportcrm/rapport/ent"
+	"github.com/rapportcrm/rapport/ent/activity"
 	"github.com/rapportcrm/rapport/ent/crmauditlog"
 	"github.com/rapportcrm/rapport/ent/customernote"
 	"github.com/rapportcrm/rapport/ent/customerprofile"
+	"github.com/rapportcrm/rapport/ent/duplicatecandidate"
 	"github.com/rapportcrm/rapport/ent/identityalias"
+	"github.com/rapportcrm/rapport/ent/mergerecord"
 	"github.com/rapportcrm/rapport/ent/organization"
 	"github.com/rapportcrm/rapport/ent/organizationmember"
+	"github.com/rapportcrm/rapport/ent/synclog"
 	"github.com/rapportcrm/rapport/internal/tenancy"
 )
 
@@ -44,6 +48,18 @@ func (r *Resolver) nodeTypes(ctx context.Context, ids []uuid.UUID) (map[uuid.UUI
 		}},
 		{organizationmember.Table, func(in []uuid.UUID) ([]uuid.UUID, error) {
 			return r.client.OrganizationMember.Query().Where(organizationmember.IDIn(in...)).IDs(ctx)
+		}},
+		{activity.Table, func(in []uuid.UUID) ([]uuid.UUID, error) {
+			return r.client.Activity.Query().Where(activity.IDIn(in...)).IDs(ctx)
+		}},
+		{duplicatecandidate.Table, func(in []uuid.UUID) ([]uuid.UUID, error) {
+			return r.client.DuplicateCandidate.Query().Where(duplicatecandidate.IDIn(in...)).IDs(ctx)
+		}},
+		{mergerecord.Table, func(in []uuid.UUID) ([]uuid.UUID, error) {
+			return r.client.MergeRecord.Query().Where(mergerecord.IDIn(in...)).IDs(ctx)
+		}},
+		{synclog.Table, func(in []uuid.UUID) ([]uuid.UUID, error) {
+			return r.client.SyncLog.Query().Where(synclog.IDIn(in...)).IDs(ctx)
 		}},
 	}
 	pending := make([]uuid.UUID, 0, len(ids))

@@ -15,35 +15,47 @@ import (
 	"github.com/rapportcrm/rapport/ent"
 	"github.com/rapportcrm/rapport/ent/activity"
 	"github.com/rapportcrm/rapport/ent/crmauditlog"
+	"github.com/rapportcrm/rapport/ent/customerprofile"
 	"github.com/rapportcrm/rapport/ent/duplicatecandidate"
+	"github.com/rapportcrm/rapport/ent/identityalias"
+	"github.com/rapportcrm/rapport/ent/mergerecord"
 	"github.com/rapportcrm/rapport/ent/synclog"
 	"github.com/rapportcrm/rapport/graph"
 	"github.com/rapportcrm/rapport/graph/model"
 	"github.com/rapportcrm/rapport/internal/apperr"
 	"github.com/rapportcrm/rapport/internal/auth"
 	"github.com/rapportcrm/rapport/internal/customer"
+	"github.com/rapportcrm/rapport/internal/identity"
 	"github.com/rapportcrm/rapport/internal/pubsub"
 	"github.com/rapportcrm/rapport/internal/tenancy"
+	"github.com/rapportcrm/rapport/internal/timeline"
+	"strings"
 )
 
 // Timeline is the resolver for the timeline field.
 func (r *customerResolver) Timeline(ctx context.Context, obj *ent.CustomerProfile, first *int, after *entgql.Cursor[uuid.UUID], categories []activity.Category, types []activity.Type, since *time.Time, until *time.Time) (*ent.ActivityConnection, error) {
-	panic(fmt.Errorf("not implemented: Timeline - timeline"))
+	n, _, err := graph.PageSize(first, nil)
+	if err != nil {
+		return nil, err
+	}
+	return r.timeline.Query(obj.ID, timeline.Filter{Categories: categories, Types: types, Since: since, Until: until}).
+		Paginate(ctx, after, n, nil, nil,
+			ent.WithActivityOrder(&ent.ActivityOrder{Field: ent.ActivityOrderFieldOccurredAt, Direction: entgql.OrderDirectionDesc}))
 }
 
 // CustomerA is the resolver for the customerA field.
 func (r *duplicateCandidateResolver) CustomerA(ctx context.Context, obj *ent.DuplicateCandidate) (*ent.CustomerProfile, error) {
-	panic(fmt.Errorf("not implemented: CustomerA - customerA"))
+	return r.customerOrNil(ctx, obj.CustomerAID)
 }
 
 // CustomerB is the resolver for the customerB field.
 func (r *duplicateCandidateResolver) CustomerB(ctx context.Context, obj *ent.DuplicateCandidate) (*ent.CustomerProfile, error) {
-	panic(fmt.Errorf("not implemented: CustomerB - customerB"))
+	return r.customerOrNil(ctx, obj.CustomerBID)
 }
 
 // Survivor is the resolver for the survivor field.
 func (r *mergeRecordResolver) Survivor(ctx context.Context, obj *ent.MergeRecord) (*ent.CustomerProfile, error) {
-	panic(fmt.Errorf("not implemented: Survivor - survivor"))
+	return r.customerOrNil(ctx, obj.SurvivorID)
 }
 
 // CreateCustomer is the resolver for the createCustomer field.
@@ -95,7 +107,16 @@ func (r *mutationResolver) DeleteCustomerNote(ctx context.Context, id uuid.UUID)
 
 // AddActivity is the resolver for the addActivity field.
 func (r *mutationResolver) AddActivity(ctx context.Context, input model.AddActivityInput) (*ent.Activity, error) {
-	panic(fmt.Errorf("not implemented: AddActivity - addActivity"))
+	staff := ""
+	if input.StaffID != nil {
+		staff = *input.StaffID
+	} else if p, ok := auth.FromContext(ctx); ok {
+		staff = p.UserID
+	}
+	return r.timeline.AddInteraction(ctx, timeline.Interaction{
+		CustomerID: input.CustomerID, Type: input.Type, Channel: deref(input.Channel), Direction: input.Direction,
+		Subject: input.Subject, Notes: deref(input.Notes), OccurredAt: input.OccurredAt, StaffID: staff, Metadata: input.Metadata,
+	})
 }
 
 // MergeCustomers is the resolver for the mergeCustomers field.
@@ -110,17 +131,23 @@ func (r *mutationResolver) UnmergeCustomer(ctx context.Context, mergeRecordID uu
 
 // DismissDuplicateCandidate is the resolver for the dismissDuplicateCandidate field.
 func (r *mutationResolver) DismissDuplicateCandidate(ctx context.Context, id uuid.UUID) (*ent.DuplicateCandidate, error) {
-	panic(fmt.Errorf("not implemented: DismissDuplicateCandidate - dismissDuplicateCandidate"))
+	return identity.Dismiss(ctx, r.client, id, actorID(ctx))
 }
 
 // CreateAPIKey is the resolver for the createApiKey field.
 func (r *mutationResolver) CreateAPIKey(ctx context.Context, input model.CreateAPIKeyInput) (*model.CreateAPIKeyPayload, error) {
-	panic(fmt.Errorf("not implemented: CreateAPIKey - createApiKey"))
+	org, _ := graph.OrganizationFrom(ctx)
+	k, plain, err := r.apiKeys.Create(ctx, org.ID, input.Name, deref(input.Role), input.ExpiresAt, actorID(ctx))
+	if err != nil {
+		return nil, err
+	}
+	return &model.CreateAPIKeyPayload{APIKey: k, Key: plain}, nil
 }
 
 // RevokeAPIKey is the resolver for the revokeApiKey field.
 func (r *mutationResolver) RevokeAPIKey(ctx context.Context, id uuid.UUID) (*ent.ApiKey, error) {
-	panic(fmt.Errorf("not implemented: RevokeAPIKey - revokeApiKey"))
+	org, _ := graph.OrganizationFrom(ctx)
+	return r.apiKeys.Revoke(ctx, org.ID, id)
 }
 
 // Viewer is the resolver for the viewer field.
@@ -192,27 +219,115 @@ func (r *queryResolver) AuditLog(ctx context.Context, entityID *uuid.UUID, first
 
 // ResolveCustomer is the resolver for the resolveCustomer field.
 func (r *queryResolver) ResolveCustomer(ctx context.Context, authUserID *string, email *string, phone *string) (*model.CustomerResolution, error) {
-	panic(fmt.Errorf("not implemented: ResolveCustomer - resolveCustomer"))
+	org, _ := graph.OrganizationFrom(ctx)
+	keys := identity.Keys{}
+	if authUserID != nil {
+		if v := identity.NormalizeID(*authUserID); v != "" {
+			keys[identityalias.KindAUTH_USER_ID] = v
+		}
+	}
+	if email != nil {
+		v, err := identity.NormalizeEmail(*email)
+		if err != nil {
+			return nil, apperr.InvalidField("email", "%s", err.Error())
+		}
+		if v != "" {
+			keys[identityalias.KindEMAIL] = v
+		}
+	}
+	if phone != nil && strings.TrimSpace(*phone) != "" {
+		v, err := identity.NormalizePhone(*phone, org.DefaultPhoneRegion)
+		if err != nil {
+			return nil, apperr.InvalidField("phone", "%s", err.Error())
+		}
+		keys[identityalias.KindPHONE] = v
+	}
+	if len(keys) == 0 {
+		return nil, apperr.InvalidField("authUserID", "give at least one of authUserID, email or phone")
+	}
+	m, err := identity.Resolve(ctx, r.client, keys)
+	if err != nil {
+		return nil, err
+	}
+	out := &model.CustomerResolution{Conflicts: []*ent.CustomerProfile{}}
+	if m.CustomerID == uuid.Nil {
+		return out, nil
+	}
+	ids := []uuid.UUID{m.CustomerID}
+	for _, c := range m.Conflicts {
+		ids = append(ids, c.CustomerID)
+	}
+	profiles, err := r.client.CustomerProfile.Query().Where(customerprofile.IDIn(ids...)).All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	byID := map[uuid.UUID]*ent.CustomerProfile{}
+	for _, p := range profiles {
+		byID[p.ID] = p
+	}
+	out.Customer = byID[m.CustomerID]
+	mb := model.MatchedBy(m.MatchedBy)
+	out.MatchedBy, out.Confidence = &mb, m.Confidence
+	seen := map[uuid.UUID]bool{}
+	for _, c := range m.Conflicts {
+		if p := byID[c.CustomerID]; p != nil && !seen[p.ID] {
+			seen[p.ID] = true
+			out.Conflicts = append(out.Conflicts, p)
+		}
+	}
+	return out, nil
 }
 
 // DuplicateCandidates is the resolver for the duplicateCandidates field.
 func (r *queryResolver) DuplicateCandidates(ctx context.Context, first *int, after *entgql.Cursor[uuid.UUID], status *duplicatecandidate.Status) (*ent.DuplicateCandidateConnection, error) {
-	panic(fmt.Errorf("not implemented: DuplicateCandidates - duplicateCandidates"))
+	n, _, err := graph.PageSize(first, nil)
+	if err != nil {
+		return nil, err
+	}
+	st := duplicatecandidate.StatusOPEN
+	if status != nil {
+		st = *status
+	}
+	return r.client.DuplicateCandidate.Query().Where(duplicatecandidate.StatusEQ(st)).
+		Paginate(ctx, after, n, nil, nil,
+			ent.WithDuplicateCandidateOrder(&ent.DuplicateCandidateOrder{Field: ent.DuplicateCandidateOrderFieldCreatedAt, Direction: entgql.OrderDirectionDesc}))
 }
 
 // MergeRecords is the resolver for the mergeRecords field.
 func (r *queryResolver) MergeRecords(ctx context.Context, customerID *uuid.UUID, first *int, after *entgql.Cursor[uuid.UUID]) (*ent.MergeRecordConnection, error) {
-	panic(fmt.Errorf("not implemented: MergeRecords - mergeRecords"))
+	n, _, err := graph.PageSize(first, nil)
+	if err != nil {
+		return nil, err
+	}
+	q := r.client.MergeRecord.Query()
+	if customerID != nil {
+		q.Where(mergerecord.SurvivorID(*customerID))
+	}
+	return q.Paginate(ctx, after, n, nil, nil,
+		ent.WithMergeRecordOrder(&ent.MergeRecordOrder{Field: ent.MergeRecordOrderFieldCreatedAt, Direction: entgql.OrderDirectionDesc}))
 }
 
 // SyncLog is the resolver for the syncLog field.
 func (r *queryResolver) SyncLog(ctx context.Context, first *int, after *entgql.Cursor[uuid.UUID], status *synclog.Status, source *string) (*ent.SyncLogEntryConnection, error) {
-	panic(fmt.Errorf("not implemented: SyncLog - syncLog"))
+	n, _, err := graph.PageSize(first, nil)
+	if err != nil {
+		return nil, err
+	}
+	q := r.client.SyncLog.Query()
+	if status != nil {
+		q.Where(synclog.StatusEQ(*status))
+	}
+	if source != nil {
+		q.Where(synclog.Source(strings.ToLower(strings.TrimSpace(*source))))
+	}
+	return q.Paginate(ctx, after, n, nil, nil,
+		ent.WithSyncLogEntryOrder(&ent.SyncLogEntryOrder{Field: ent.SyncLogOrderFieldProcessedAt, Direction: entgql.OrderDirectionDesc}))
 }
 
 // APIKeys is the resolver for the apiKeys field.
 func (r *queryResolver) APIKeys(ctx context.Context) ([]*ent.ApiKey, error) {
-	panic(fmt.Errorf("not implemented: APIKeys - apiKeys"))
+	org, _ := graph.OrganizationFrom(ctx)
+	return r.apiKeys.List(ctx, org.ID)
 }
 
 // CustomerUpdated is the resolver for the customerUpdated field.
@@ -225,7 +340,7 @@ func (r *subscriptionResolver) CustomerUpdated(ctx context.Context, customerID u
 	if !exists {
 		return nil, apperr.New(apperr.NotFound, "customer %s not found", customerID)
 	}
-	msgs, cancel := r.broker.Subscribe(pubsub.CustomerTopic(tid, customerID))
+	msgs, cancel := r.hub.Subscribe(pubsub.CustomerTopic(tid, customerID))
 	out := make(chan *ent.CustomerProfile, 1)
 	go func() {
 		defer close(out)
@@ -255,7 +370,40 @@ func (r *subscriptionResolver) CustomerUpdated(ctx context.Context, customerID u
 
 // TimelineUpdated is the resolver for the timelineUpdated field.
 func (r *subscriptionResolver) TimelineUpdated(ctx context.Context, customerID uuid.UUID) (<-chan *ent.Activity, error) {
-	panic(fmt.Errorf("not implemented: TimelineUpdated - timelineUpdated"))
+	tid, _ := tenancy.FromContext(ctx)
+	exists, err := r.client.CustomerProfile.Query().Where(customerIDIs(customerID)).Exist(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !exists {
+		return nil, apperr.New(apperr.NotFound, "customer %s not found", customerID)
+	}
+	msgs, cancel := r.hub.Subscribe(timeline.Topic(tid, customerID))
+	out := make(chan *ent.Activity, 1)
+	go func() {
+		defer close(out)
+		defer cancel()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case msg, ok := <-msgs:
+				if !ok {
+					return // dropped for falling behind
+				}
+				a, err := timeline.Decode(msg)
+				if err != nil || a.TenantID != tid {
+					continue
+				}
+				select {
+				case out <- a:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}()
+	return out, nil
 }
 
 // HasTags is the resolver for the hasTags field.

@@ -12,12 +12,15 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/rapportcrm/rapport/graph"
+	"github.com/rapportcrm/rapport/internal/apikey"
 	"github.com/rapportcrm/rapport/internal/audit"
 	"github.com/rapportcrm/rapport/internal/auth"
 	"github.com/rapportcrm/rapport/internal/customer"
 	"github.com/rapportcrm/rapport/internal/database"
+	"github.com/rapportcrm/rapport/internal/ingest"
 	"github.com/rapportcrm/rapport/internal/organization"
 	"github.com/rapportcrm/rapport/internal/pubsub"
+	"github.com/rapportcrm/rapport/internal/timeline"
 	"github.com/rapportcrm/rapport/resolvers"
 )
 
@@ -29,6 +32,9 @@ type App struct {
 	Redis     *redis.Client
 	Customers *customer.Service
 	Broker    *pubsub.Broker
+	Timeline  *timeline.Service
+	APIKeys   *apikey.Service
+	Ingest    *ingest.Pipeline
 	handler   http.Handler
 	server    *http.Server
 	listener  net.Listener
@@ -82,11 +88,20 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	}
 	a.Broker = pubsub.NewBroker(32)
 	a.Customers = customer.NewService(db.Client, db.Dialect, a.Broker)
+	orgs := organization.NewResolver(db.Client)
+	publisher := localPublisher{a.Broker}
+	a.Timeline = timeline.NewService(db.Client, publisher)
+	a.APIKeys = apikey.NewService(db.Client)
+	a.Ingest = ingest.New(ingest.Config{Client: db.Client, Dialect: db.Dialect, Orgs: orgs, Publisher: publisher, Logger: a.log})
 	metrics := graph.NewMetrics()
 	a.handler = graph.NewServer(graph.ServerConfig{
-		Resolvers:      resolvers.New(db.Client, a.Customers, a.Broker),
+		Resolvers: resolvers.New(resolvers.Deps{
+			Client: db.Client, Customers: a.Customers, Timeline: a.Timeline, APIKeys: a.APIKeys, Hub: a.Broker,
+		}),
+		APIKeys:        a.APIKeys,
+		Events:         a.Ingest,
 		Verifier:       verifier,
-		Orgs:           organization.NewResolver(db.Client),
+		Orgs:           orgs,
 		Logger:         a.log,
 		Ready:          a.ready,
 		Metrics:        metrics,
@@ -130,6 +145,14 @@ func (a *App) ready(ctx context.Context) error {
 			return fmt.Errorf("redis: %w", err)
 		}
 	}
+	return nil
+}
+
+// localPublisher publishes into the in-process broker.
+type localPublisher struct{ b *pubsub.Broker }
+
+func (p localPublisher) Publish(_ context.Context, topic string, msg []byte) error {
+	p.b.Publish(topic, msg)
 	return nil
 }
 

@@ -4,12 +4,15 @@ import (
 	"context"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/rapportcrm/rapport/ent"
+	"github.com/rapportcrm/rapport/ent/duplicatecandidate"
 	"github.com/rapportcrm/rapport/ent/identityalias"
 	"github.com/rapportcrm/rapport/ent/predicate"
+	"github.com/rapportcrm/rapport/internal/apperr"
 )
 
 // Owners maps identity keys to the profile that owns them.
@@ -187,4 +190,23 @@ func SortKeys(ks []Key) {
 		}
 		return ks[i].Value < ks[j].Value
 	})
+}
+
+// Dismiss marks a duplicate candidate as reviewed and not the same person.
+// Dismissing again is harmless; a merged candidate cannot be dismissed.
+func Dismiss(ctx context.Context, c *ent.Client, id uuid.UUID, by string) (*ent.DuplicateCandidate, error) {
+	d, err := c.DuplicateCandidate.Get(ctx, id)
+	if ent.IsNotFound(err) {
+		return nil, apperr.New(apperr.NotFound, "duplicate candidate %s not found", id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	switch d.Status {
+	case duplicatecandidate.StatusDISMISSED:
+		return d, nil
+	case duplicatecandidate.StatusMERGED:
+		return nil, apperr.New(apperr.Conflict, "duplicate candidate %s was merged; unmerge it instead", id)
+	}
+	return d.Update().SetStatus(duplicatecandidate.StatusDISMISSED).SetResolvedAt(time.Now().UTC()).SetResolvedBy(by).Save(ctx)
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/rapportcrm/rapport/internal/identity"
 	"github.com/rapportcrm/rapport/internal/pubsub"
 	"github.com/rapportcrm/rapport/internal/tenancy"
+	"github.com/rapportcrm/rapport/internal/timeline"
 )
 
 func ptr[T any](v T) *T { return &v }
@@ -508,5 +509,5 @@ func (p *Pipeline) afterCommit(ctx context.Context, post *postCommit) {
 
 // TimelineTopic is the pub/sub topic of one customer's new timeline entries.
 func TimelineTopic(tenantID, customerID uuid.UUID) string {
-	return "timeline:" + tenantID.String() + ":" + customerID.String()
+	return timeline.Topic(tenantID, customerID)
 }
