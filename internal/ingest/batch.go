@@ -70,9 +70,8 @@ type batch struct {
 	stages    map[uuid.UUID]customerprofile.LifecycleStage
 	metrics   map[uuid.UUID]*metrics
 	cands     map[[2]uuid.UUID]*ent.DuplicateCandidateCreate
-	acts      []*ent.ActivityCreate
-	actIdx    []int
-	logs      []*ent.SyncLogCreate
+	acts      []*ent.Activity
+	logs      []*ent.SyncLog
 	results   map[int]Result
 	touched   map[uuid.UUID]bool
 	fill      map[uuid.UUID]identity.Keys
@@ -156,7 +155,7 @@ func (b *batch) run(ctx context.Context, items []*item) (*postCommit, error) {
 	for id := range b.created {
 		changed[id] = true
 	}
-	post := &postCommit{tenantID: b.tenantID, changed: changed, outbox: len(b.created) > 0, activities: b.saved}
+	post := &postCommit{tenantID: b.tenantID, changed: changed, outbox: len(b.created) > 0, activities: b.acts}
 	return post, nil
 }
 
@@ -195,26 +194,26 @@ func (b *batch) dropDuplicates(ctx context.Context, items []*item) ([]*item, err
 
 func (b *batch) reject(it *item, reason string) {
 	b.results[it.idx] = Result{Source: it.env.Source, ID: it.env.ID, Type: it.env.Type, Status: Rejected, Reason: reason}
-	b.logs = append(b.logs, syncLogRow(b.tx.SyncLog.Create(), it.env, synclog.StatusREJECTED, reason, nil, b.now))
+	b.logs = append(b.logs, syncLogRow(it.env, synclog.StatusREJECTED, reason, nil, b.now))
 }
 
 func (b *batch) processed(it *item, customer *uuid.UUID, created bool) Result {
 	r := Result{Source: it.env.Source, ID: it.env.ID, Type: it.env.Type, Status: Processed, CustomerID: customer, Created: created}
 	b.results[it.idx] = r
-	b.logs = append(b.logs, syncLogRow(b.tx.SyncLog.Create(), it.env, synclog.StatusPROCESSED, "", customer, b.now))
+	b.logs = append(b.logs, syncLogRow(it.env, synclog.StatusPROCESSED, "", customer, b.now))
 	return r
 }
 
-func syncLogRow(c *ent.SyncLogCreate, env *event.Envelope, st synclog.Status, reason string, customer *uuid.UUID, now time.Time) *ent.SyncLogCreate {
-	c.SetSource(env.Source).SetEventID(env.ID).SetEventType(trunc(env.Type, 100)).SetStatus(st).
-		SetProcessedAt(now).SetNillableCustomerID(customer)
+func syncLogRow(env *event.Envelope, st synclog.Status, reason string, customer *uuid.UUID, now time.Time) *ent.SyncLog {
+	l := &ent.SyncLog{ID: uuid.Must(uuid.NewV7()), Source: env.Source, EventID: env.ID, EventType: trunc(env.Type, 100),
+		Status: st, CustomerID: customer, ProcessedAt: now}
 	if !env.OccurredAt.IsZero() {
-		c.SetOccurredAt(env.OccurredAt)
+		l.OccurredAt = ptr(env.OccurredAt)
 	}
 	if reason != "" {
-		c.SetReason(trunc(reason, 2000))
+		l.Reason = ptr(trunc(reason, 2000))
 	}
-	return c
+	return l
 }
 
 func trunc(s string, n int) string {
@@ -294,7 +293,6 @@ func (b *batch) resolve(it *item, keys identity.Keys) {
 			}
 		}
 		b.acts = append(b.acts, b.activityRow(id, it, ef.Activity))
-		b.actIdx = append(b.actIdx, it.idx)
 	}
 	mt.ltvCents += ef.AmountCents
 	cid := id
@@ -315,30 +313,29 @@ func (b *batch) flag(a, c uuid.UUID, reason string, confidence int, ev []schemat
 		SetCreatedAt(b.now).SetUpdatedAt(b.now)
 }
 
-func (b *batch) activityRow(customer uuid.UUID, it *item, a *event.Activity) *ent.ActivityCreate {
-	c := b.tx.Activity.Create().SetID(uuid.Must(uuid.NewV7())).SetCustomerID(customer).
-		SetType(activity.Type(a.Type)).SetCategory(activity.Category(a.Category)).
-		SetTitle(trunc(a.Title, 500)).SetSourceService(it.env.Source).
-		SetOccurredAt(it.env.OccurredAt).SetCreatedAt(b.now)
+func (b *batch) activityRow(customer uuid.UUID, it *item, a *event.Activity) *ent.Activity {
+	row := &ent.Activity{ID: uuid.Must(uuid.NewV7()), TenantID: b.tenantID, CustomerID: customer,
+		Type: activity.Type(a.Type), Category: activity.Category(a.Category), Title: trunc(a.Title, 500),
+		SourceService: it.env.Source, OccurredAt: it.env.OccurredAt, CreatedAt: b.now}
 	if a.Channel != "" {
-		c.SetChannel(a.Channel)
+		row.Channel = ptr(a.Channel)
 	}
 	if a.Description != "" {
-		c.SetDescription(a.Description)
+		row.Description = ptr(a.Description)
 	}
 	src := a.SourceID
 	if src == "" {
 		src = it.env.ID
 	}
-	c.SetSourceID(trunc(src, 255))
+	row.SourceID = ptr(trunc(src, 255))
 	md := a.Metadata
 	if md == nil {
 		md = map[string]any{}
 	}
 	md["eventId"] = it.env.ID
 	md["eventType"] = it.env.Type
-	c.SetMetadata(md)
-	return c
+	row.Metadata = md
+	return row
 }
 
 func stageFor(eventType string, _ string) customerprofile.LifecycleStage {
@@ -438,17 +435,38 @@ func normalizeKeys(id event.Identity, region string) (identity.Keys, error) {
 // write stores everything the batch decided.
 func (b *batch) write(ctx context.Context) error {
 	c := b.tx.Client()
-	// Lock the existing profiles the batch changes, in id order so that
-	// concurrent batches never deadlock on each other.
+	// Read the existing profiles whose fields the batch changes (facts,
+	// linked keys, stage), locked in id order on PostgreSQL so concurrent
+	// batches never deadlock on each other. Profiles that only gain activity
+	// are updated relatively without being read; SQLite, a single writer,
+	// reads them all.
+	pg := b.p.cfg.Dialect == dialect.Postgres
+	need := map[uuid.UUID]bool{}
+	for id := range b.facts {
+		need[id] = true
+	}
+	for id := range b.stages {
+		need[id] = true
+	}
+	for _, l := range b.links {
+		if _, isNew := b.created[l.customer]; !isNew {
+			need[l.customer] = true
+		}
+	}
+	if !pg {
+		for id := range b.touched {
+			need[id] = true
+		}
+	}
 	existing := map[uuid.UUID]*ent.CustomerProfile{}
-	var ids []uuid.UUID
-	for id := range b.touched {
+	ids := make([]uuid.UUID, 0, len(need))
+	for id := range need {
 		ids = append(ids, id)
 	}
 	sort.Slice(ids, func(i, j int) bool { return ids[i].String() < ids[j].String() })
 	if len(ids) > 0 {
 		q := c.CustomerProfile.Query().Where(customerprofile.IDIn(ids...)).Order(customerprofile.ByID())
-		if b.p.cfg.Dialect == dialect.Postgres {
+		if pg {
 			q.ForUpdate()
 		}
 		rows, err := q.All(ctx)
@@ -486,16 +504,10 @@ func (b *batch) write(ctx context.Context) error {
 			return fmt.Errorf("write duplicate candidates: %w", err)
 		}
 	}
-	if err := insertChunks(ctx, b.acts, 500, func(ctx context.Context, part []*ent.ActivityCreate) error {
-		saved, err := c.Activity.CreateBulk(part...).Save(ctx)
-		b.saved = append(b.saved, saved...)
-		return err
-	}); err != nil {
+	if err := b.insertActivities(ctx); err != nil {
 		return fmt.Errorf("write activities: %w", err)
 	}
-	if err := insertChunks(ctx, b.logs, 1000, func(ctx context.Context, part []*ent.SyncLogCreate) error {
-		return c.SyncLog.CreateBulk(part...).Exec(ctx)
-	}); err != nil {
+	if err := b.insertSyncLogs(ctx); err != nil {
 		return fmt.Errorf("write sync log: %w", err)
 	}
 	if err := b.produce(ctx); err != nil {

@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"entgo.io/ent/dialect"
 	"github.com/google/uuid"
+	"github.com/lib/pq"
 
 	"github.com/rapportcrm/rapport/ent"
 	"github.com/rapportcrm/rapport/ent/customerprofile"
@@ -320,37 +322,33 @@ func (b *batch) applyFacts(ctx context.Context, existing map[uuid.UUID]*ent.Cust
 	return nil
 }
 
-// updateMetrics writes the activity metrics of the existing profiles the
-// batch touched. The rows are locked, so the new values are computed here and
-// written with one statement on PostgreSQL.
+// updateMetrics adds the batch's activity to the metrics of the existing
+// profiles it touched: on PostgreSQL with one relative UPDATE over arrays (no
+// read first; concurrent batches add up correctly), on SQLite from the rows
+// read at the start of the batch.
 func (b *batch) updateMetrics(ctx context.Context, existing map[uuid.UUID]*ent.CustomerProfile) error {
-	type row struct {
-		id          uuid.UUID
-		last        *time.Time
-		acts, books int
-		ltv         int64
-	}
-	var rows []row
+	ids := make([]uuid.UUID, 0, len(b.metrics))
 	for id, m := range b.metrics {
-		p, ok := existing[id]
-		if !ok || (m.last.IsZero() && m.acts30 == 0 && m.ltvCents == 0) {
+		if _, isNew := b.created[id]; isNew || (m.last.IsZero() && m.acts30 == 0 && m.ltvCents == 0) {
 			continue
 		}
-		r := row{id: id, last: p.LastActivityAt, acts: p.ActivityCount30d + m.acts30, books: p.BookingCount30d + m.books30, ltv: p.LifetimeValue + m.ltvCents}
-		if !m.last.IsZero() && (r.last == nil || r.last.Before(m.last)) {
-			r.last = ptr(m.last)
-		}
-		rows = append(rows, r)
+		ids = append(ids, id)
 	}
-	if len(rows) == 0 {
+	if len(ids) == 0 {
 		return nil
 	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i].String() < ids[j].String() })
 	if b.p.cfg.Dialect != dialect.Postgres {
-		for _, r := range rows {
-			u := b.tx.CustomerProfile.Update().Where(customerprofile.ID(r.id)).
-				SetActivityCount30d(r.acts).SetBookingCount30d(r.books).SetLifetimeValue(r.ltv).SetUpdatedAt(b.now)
-			if r.last != nil {
-				u.SetLastActivityAt(*r.last)
+		for _, id := range ids {
+			m, p := b.metrics[id], existing[id]
+			if p == nil {
+				continue // deleted meanwhile
+			}
+			u := b.tx.CustomerProfile.Update().Where(customerprofile.ID(id)).
+				SetActivityCount30d(p.ActivityCount30d + m.acts30).SetBookingCount30d(p.BookingCount30d + m.books30).
+				SetLifetimeValue(p.LifetimeValue + m.ltvCents).SetUpdatedAt(b.now)
+			if !m.last.IsZero() && (p.LastActivityAt == nil || p.LastActivityAt.Before(m.last)) {
+				u.SetLastActivityAt(m.last)
 			}
 			if err := u.Exec(ctx); err != nil {
 				return fmt.Errorf("update metrics: %w", err)
@@ -358,24 +356,26 @@ func (b *batch) updateMetrics(ctx context.Context, existing map[uuid.UUID]*ent.C
 		}
 		return nil
 	}
-	for start := 0; start < len(rows); start += 1000 {
-		part := rows[start:min(start+1000, len(rows))]
-		var sb strings.Builder
-		args := []any{b.now, b.tenantID}
-		sb.WriteString(`UPDATE customer_profiles AS p SET last_activity_at = v.last, activity_count_30d = v.acts,
-booking_count_30d = v.books, lifetime_value = v.ltv, updated_at = $1 FROM (VALUES `)
-		for i, r := range part {
-			if i > 0 {
-				sb.WriteByte(',')
-			}
-			n := len(args)
-			fmt.Fprintf(&sb, "($%d::uuid,$%d::timestamptz,$%d::bigint,$%d::bigint,$%d::bigint)", n+1, n+2, n+3, n+4, n+5)
-			args = append(args, r.id, r.last, r.acts, r.books, r.ltv)
+	n := len(ids)
+	sids, lasts := make([]string, n), make([]string, n)
+	acts, books, ltvs := make([]int64, n), make([]int64, n), make([]int64, n)
+	for i, id := range ids {
+		m := b.metrics[id]
+		sids[i] = id.String()
+		if !m.last.IsZero() {
+			lasts[i] = m.last.UTC().Format(time.RFC3339Nano)
 		}
-		sb.WriteString(`) AS v(id, last, acts, books, ltv) WHERE p.id = v.id AND p.tenant_id = $2`)
-		if _, err := b.tx.ExecContext(ctx, sb.String(), args...); err != nil {
-			return fmt.Errorf("update metrics: %w", err)
-		}
+		acts[i], books[i], ltvs[i] = int64(m.acts30), int64(m.books30), m.ltvCents
+	}
+	_, err := b.tx.ExecContext(ctx, `UPDATE customer_profiles AS p SET
+  last_activity_at = GREATEST(p.last_activity_at, NULLIF(v.last, '')::timestamptz),
+  activity_count_30d = p.activity_count_30d + v.acts, booking_count_30d = p.booking_count_30d + v.books,
+  lifetime_value = p.lifetime_value + v.ltv, updated_at = $1
+FROM unnest($3::uuid[], $4::text[], $5::bigint[], $6::bigint[], $7::bigint[]) AS v(id, last, acts, books, ltv)
+WHERE p.id = v.id AND p.tenant_id = $2`,
+		b.now, b.tenantID, pq.Array(sids), pq.Array(lasts), pq.Array(acts), pq.Array(books), pq.Array(ltvs))
+	if err != nil {
+		return fmt.Errorf("update metrics: %w", err)
 	}
 	return nil
 }
@@ -472,7 +472,7 @@ func (p *Pipeline) recordRejections(ctx context.Context, items []*item, results 
 	now := p.cfg.Now()
 	builders := make([]*ent.SyncLogCreate, 0, len(items))
 	for _, it := range items {
-		builders = append(builders, syncLogRow(p.cfg.Client.SyncLog.Create(), it.env, synclog.StatusREJECTED, results[it.idx].Reason, nil, now))
+		builders = append(builders, syncLogCreate(p.cfg.Client.SyncLog.Create(), syncLogRow(it.env, synclog.StatusREJECTED, results[it.idx].Reason, nil, now)))
 	}
 	err := p.cfg.Client.SyncLog.CreateBulk(builders...).
 		OnConflictColumns(synclog.FieldTenantID, synclog.FieldSource, synclog.FieldEventID).DoNothing().Exec(ctx)
