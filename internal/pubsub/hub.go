@@ -1,0 +1,190 @@
+package pubsub
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+)
+
+// Hub is what GraphQL subscriptions and notifiers use: in-process in the
+// embedded mode, across replicas through Redis in production.
+type Hub interface {
+	Publish(ctx context.Context, topic string, msg []byte) error
+	Subscribe(topic string) (<-chan []byte, func())
+}
+
+var (
+	_ Hub = LocalHub{}
+	_ Hub = (*RedisHub)(nil)
+)
+
+// LocalHub is a Broker seen as a Hub, for the single-process mode.
+type LocalHub struct{ Broker *Broker }
+
+// NewLocalHub returns the Hub of an in-process broker.
+func NewLocalHub(b *Broker) LocalHub { return LocalHub{Broker: b} }
+
+// Publish sends msg to the broker's subscribers; it cannot fail.
+func (h LocalHub) Publish(_ context.Context, topic string, msg []byte) error {
+	h.Broker.Publish(topic, msg)
+	return nil
+}
+
+// Subscribe subscribes to the broker.
+func (h LocalHub) Subscribe(topic string) (<-chan []byte, func()) { return h.Broker.Subscribe(topic) }
+
+// CustomerChanged publishes that a profile changed (customer.Notifier).
+func (h LocalHub) CustomerChanged(ctx context.Context, tenantID, customerID uuid.UUID) {
+	_ = h.Publish(ctx, CustomerTopic(tenantID, customerID), nil)
+}
+
+// DefaultRedisPrefix prefixes topics to make Redis channel names.
+const DefaultRedisPrefix = "rapport:ps:"
+
+// RedisHubOptions configures a RedisHub; zero fields take the defaults.
+type RedisHubOptions struct {
+	// Client is required.
+	Client *redis.Client
+	// Broker delivers to this process's subscribers (default NewBroker(0)).
+	Broker *Broker
+	// Prefix of the Redis channels (default "rapport:ps:"); it must not
+	// contain glob characters, as it is subscribed to as Prefix+"*".
+	Prefix string
+	// HealthCheck is how long the subscription may stay silent before it
+	// is pinged, and a ping may go unanswered before it reconnects
+	// (default 15s).
+	HealthCheck time.Duration
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+// RedisHub fans messages out across replicas: Publish goes to Redis only,
+// and one pattern subscription per process feeds everything it hears into
+// the local Broker. A process therefore hears its own messages through
+// Redis too, exactly once, and subscribers on any replica see every
+// message. Like Redis pub/sub itself it is at most once: messages sent
+// while a replica is reconnecting are not replayed to it.
+type RedisHub struct {
+	o     RedisHubOptions
+	log   *slog.Logger
+	ready chan struct{}
+	once  sync.Once
+}
+
+// NewRedisHub checks the options; call Run to start receiving.
+func NewRedisHub(o RedisHubOptions) (*RedisHub, error) {
+	if o.Client == nil {
+		return nil, errors.New("pubsub: RedisHubOptions.Client is required")
+	}
+	if o.Broker == nil {
+		o.Broker = NewBroker(0)
+	}
+	if o.Prefix == "" {
+		o.Prefix = DefaultRedisPrefix
+	}
+	if strings.ContainsAny(o.Prefix, `*?[]\`) {
+		return nil, errors.New("pubsub: Prefix must not contain glob characters")
+	}
+	if o.HealthCheck <= 0 {
+		o.HealthCheck = 15 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return &RedisHub{o: o, log: o.Logger.With("component", "pubsub"), ready: make(chan struct{})}, nil
+}
+
+// Broker returns the local broker the hub delivers into.
+func (h *RedisHub) Broker() *Broker { return h.o.Broker }
+
+// Ready is closed once the first subscription to Redis is confirmed, so
+// callers (and tests) know messages published from then on reach them.
+func (h *RedisHub) Ready() <-chan struct{} { return h.ready }
+
+// Publish sends msg to every replica's subscribers of topic, this one's
+// included.
+func (h *RedisHub) Publish(ctx context.Context, topic string, msg []byte) error {
+	return h.o.Client.Publish(ctx, h.o.Prefix+topic, msg).Err()
+}
+
+// Subscribe subscribes to topic on the local broker, which Run feeds.
+func (h *RedisHub) Subscribe(topic string) (<-chan []byte, func()) {
+	return h.o.Broker.Subscribe(topic)
+}
+
+// CustomerChanged publishes that a profile changed (customer.Notifier); a
+// lost notification only delays a live view, so errors are logged.
+func (h *RedisHub) CustomerChanged(ctx context.Context, tenantID, customerID uuid.UUID) {
+	if err := h.Publish(ctx, CustomerTopic(tenantID, customerID), nil); err != nil {
+		h.log.Warn("pubsub: publish customer change", "err", err)
+	}
+}
+
+// Run holds the process's pattern subscription until ctx is done, then
+// returns nil. On any Redis error it drops the connection, backs off and
+// subscribes again.
+func (h *RedisHub) Run(ctx context.Context) error {
+	wait := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		healthy, err := h.listen(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if healthy {
+			wait = 100 * time.Millisecond
+		}
+		h.log.Warn("pubsub: redis subscription lost, reconnecting", "err", err, "retry_in", wait)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+		wait = min(2*wait, 10*time.Second)
+	}
+	return nil
+}
+
+// listen subscribes once and forwards messages until the connection fails
+// or goes quiet past a ping; healthy reports whether the subscription was
+// established at all, which resets the reconnect backoff.
+func (h *RedisHub) listen(ctx context.Context) (healthy bool, err error) {
+	ps := h.o.Client.PSubscribe(ctx, h.o.Prefix+"*")
+	defer ps.Close()
+	// Closing the subscription is what interrupts a blocked receive when
+	// ctx ends; go-redis only honours a context's deadline.
+	defer context.AfterFunc(ctx, func() { ps.Close() })()
+	pinged := false
+	for {
+		v, err := ps.ReceiveTimeout(ctx, h.o.HealthCheck)
+		if err != nil {
+			var ne interface{ Timeout() bool }
+			if ctx.Err() != nil || !errors.As(err, &ne) || !ne.Timeout() || pinged {
+				return healthy, err
+			}
+			// Quiet is normal; a ping tells quiet from a dead connection.
+			if err := ps.Ping(ctx); err != nil {
+				return healthy, err
+			}
+			pinged = true
+			continue
+		}
+		pinged = false
+		switch m := v.(type) {
+		case *redis.Subscription:
+			healthy = true
+			h.once.Do(func() { close(h.ready) })
+			h.log.Debug("pubsub: subscribed", "pattern", m.Channel)
+		case *redis.Message:
+			h.o.Broker.Publish(strings.TrimPrefix(m.Channel, h.o.Prefix), []byte(m.Payload))
+		case *redis.Pong:
+		}
+	}
+}
