@@ -34,17 +34,28 @@ type server struct {
 
 func start(t *testing.T, tg testenv.Target) *server {
 	t.Helper()
+	return startWith(t, tg, nil)
+}
+
+// startWith starts a server after letting configure adjust its config.
+func startWith(t *testing.T, tg testenv.Target, configure func(*app.Config)) *server {
+	t.Helper()
 	s := &server{t: t, target: tg}
 	ctx := context.Background()
-	a, err := app.New(ctx, app.Config{
+	cfg := app.Config{
 		Addr:        "127.0.0.1:0",
 		DataDir:     tg.DataDir,
 		DatabaseURL: tg.DatabaseURL,
 		RedisURL:    tg.RedisURL,
+		RedisPrefix: tg.RedisPrefix,
 		JWTSecret:   testSecret,
 		Logger:      slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		WrapDriver:  func(d dialect.Driver) dialect.Driver { return &countingDriver{Driver: d, n: &s.queries} },
-	})
+	}
+	if configure != nil {
+		configure(&cfg)
+	}
+	a, err := app.New(ctx, cfg)
 	if err != nil {
 		t.Fatalf("app.New: %v", err)
 	}

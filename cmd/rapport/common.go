@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/rapportcrm/rapport/internal/app"
 	"github.com/rapportcrm/rapport/internal/auth"
@@ -63,15 +65,21 @@ func baseConfig(getenv func(string) string, c common, stderr io.Writer) app.Conf
 			origins = append(origins, o)
 		}
 	}
+	maxDeliveries, _ := strconv.ParseInt(getenv("RAPPORT_EVENT_MAX_DELIVERIES"), 10, 64)
+	claimIdle, _ := time.ParseDuration(getenv("RAPPORT_EVENT_CLAIM_IDLE"))
+	batch, _ := strconv.Atoi(getenv("RAPPORT_EVENT_BATCH"))
 	return app.Config{
-		DataDir:        c.dataDir,
-		DatabaseURL:    getenv("RAPPORT_DATABASE_URL"),
-		RedisURL:       getenv("RAPPORT_REDIS_URL"),
-		JWKSURL:        getenv("RAPPORT_JWKS_URL"),
-		JWTIssuer:      getenv("RAPPORT_JWT_ISSUER"),
-		JWTAudience:    getenv("RAPPORT_JWT_AUDIENCE"),
-		AllowedOrigins: origins,
-		Logger:         newLogger(getenv, stderr),
+		EventMaxDeliveries: maxDeliveries,
+		EventClaimIdle:     claimIdle,
+		EventBatch:         batch,
+		DataDir:            c.dataDir,
+		DatabaseURL:        getenv("RAPPORT_DATABASE_URL"),
+		RedisURL:           getenv("RAPPORT_REDIS_URL"),
+		JWKSURL:            getenv("RAPPORT_JWKS_URL"),
+		JWTIssuer:          getenv("RAPPORT_JWT_ISSUER"),
+		JWTAudience:        getenv("RAPPORT_JWT_AUDIENCE"),
+		AllowedOrigins:     origins,
+		Logger:             newLogger(getenv, stderr),
 	}
 }
 

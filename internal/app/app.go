@@ -7,18 +7,22 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/rapportcrm/rapport/graph"
 	"github.com/rapportcrm/rapport/internal/apikey"
 	"github.com/rapportcrm/rapport/internal/audit"
 	"github.com/rapportcrm/rapport/internal/auth"
+	"github.com/rapportcrm/rapport/internal/bus"
 	"github.com/rapportcrm/rapport/internal/customer"
 	"github.com/rapportcrm/rapport/internal/database"
 	"github.com/rapportcrm/rapport/internal/ingest"
 	"github.com/rapportcrm/rapport/internal/organization"
+	"github.com/rapportcrm/rapport/internal/outbox"
 	"github.com/rapportcrm/rapport/internal/pubsub"
 	"github.com/rapportcrm/rapport/internal/timeline"
 	"github.com/rapportcrm/rapport/resolvers"
@@ -35,6 +39,12 @@ type App struct {
 	Timeline  *timeline.Service
 	APIKeys   *apikey.Service
 	Ingest    *ingest.Pipeline
+	hub       hub
+	redisHub  *pubsub.RedisHub
+	relay     *outbox.Relay
+	consumer  *bus.RedisConsumer
+	stopBg    context.CancelFunc
+	bg        sync.WaitGroup
 	handler   http.Handler
 	server    *http.Server
 	listener  net.Listener
@@ -87,16 +97,51 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		}
 	}
 	a.Broker = pubsub.NewBroker(32)
-	a.Customers = customer.NewService(db.Client, db.Dialect, a.Broker)
+	if a.Redis != nil {
+		// Live updates cross replicas through Redis; each replica's
+		// subscribers are served from its local broker.
+		hub, err := pubsub.NewRedisHub(pubsub.RedisHubOptions{Client: a.Redis, Broker: a.Broker, Logger: a.log,
+			Prefix: cfg.RedisPrefix + pubsub.DefaultRedisPrefix})
+		if err != nil {
+			a.Close(ctx)
+			return nil, err
+		}
+		a.hub, a.redisHub = hub, hub
+	} else {
+		a.hub = pubsub.NewLocalHub(a.Broker)
+	}
+	var outPub outbox.Publisher = outbox.NewLocalPublisher(a.log)
+	if a.Redis != nil {
+		rp := outbox.NewRedisPublisher(a.Redis)
+		rp.Stream = cfg.RedisPrefix + rp.Stream
+		outPub = rp
+	}
+	a.relay, err = outbox.NewRelay(outbox.RelayOptions{Client: db.Client, Dialect: db.Dialect, Publisher: outPub, Logger: a.log})
+	if err != nil {
+		a.Close(ctx)
+		return nil, err
+	}
+	a.Customers = customer.NewService(db.Client, db.Dialect, a.hub)
 	orgs := organization.NewResolver(db.Client)
-	publisher := localPublisher{a.Broker}
-	a.Timeline = timeline.NewService(db.Client, publisher)
+	a.Timeline = timeline.NewService(db.Client, a.hub)
 	a.APIKeys = apikey.NewService(db.Client)
-	a.Ingest = ingest.New(ingest.Config{Client: db.Client, Dialect: db.Dialect, Orgs: orgs, Publisher: publisher, Logger: a.log})
+	a.Ingest = ingest.New(ingest.Config{Client: db.Client, Dialect: db.Dialect, Orgs: orgs, Publisher: a.hub,
+		OutboxWritten: a.relay.Notify, Logger: a.log})
+	if a.Redis != nil && !cfg.DisableConsumers {
+		a.consumer, err = bus.NewRedisConsumer(bus.RedisOptions{
+			Client: a.Redis, Batch: cfg.EventBatch, DeadStream: cfg.RedisPrefix + bus.DefaultDead,
+			Streams: []string{cfg.RedisPrefix + bus.StreamSCL, cfg.RedisPrefix + bus.StreamTeeTime, cfg.RedisPrefix + bus.StreamMessaging}, ClaimIdle: cfg.EventClaimIdle, MaxDeliveries: cfg.EventMaxDeliveries,
+			Logger: a.log, Handler: ingestHandler(a.Ingest),
+		})
+		if err != nil {
+			a.Close(ctx)
+			return nil, err
+		}
+	}
 	metrics := graph.NewMetrics()
 	a.handler = graph.NewServer(graph.ServerConfig{
 		Resolvers: resolvers.New(resolvers.Deps{
-			Client: db.Client, Customers: a.Customers, Timeline: a.Timeline, APIKeys: a.APIKeys, Hub: a.Broker,
+			Client: db.Client, Customers: a.Customers, Timeline: a.Timeline, APIKeys: a.APIKeys, Hub: a.hub,
 		}),
 		APIKeys:        a.APIKeys,
 		Events:         a.Ingest,
@@ -148,13 +193,63 @@ func (a *App) ready(ctx context.Context) error {
 	return nil
 }
 
-// localPublisher publishes into the in-process broker.
-type localPublisher struct{ b *pubsub.Broker }
-
-func (p localPublisher) Publish(_ context.Context, topic string, msg []byte) error {
-	p.b.Publish(topic, msg)
-	return nil
+// hub is where live updates are published and subscribed: in-process, or
+// through Redis across replicas.
+type hub interface {
+	Publish(ctx context.Context, topic string, msg []byte) error
+	Subscribe(topic string) (<-chan []byte, func())
+	CustomerChanged(ctx context.Context, tenantID, customerID uuid.UUID)
 }
+
+// ingestHandler adapts the ingestion pipeline to the stream consumer:
+// processed and duplicate events are acknowledged, invalid ones
+// dead-lettered with their reason, failed ones left pending for a retry.
+func ingestHandler(p *ingest.Pipeline) bus.Handler {
+	return func(ctx context.Context, msgs []bus.Message) []bus.Outcome {
+		raws := make([][]byte, len(msgs))
+		for i, m := range msgs {
+			raws[i] = m.Body
+		}
+		out := make([]bus.Outcome, len(msgs))
+		for i, r := range p.Process(ctx, raws) {
+			switch r.Status {
+			case ingest.Rejected:
+				out[i] = bus.Outcome{Err: errors.New(r.Reason), Dead: true}
+			case ingest.Failed:
+				out[i] = bus.Outcome{Err: r.Err}
+			}
+		}
+		return out
+	}
+}
+
+// startBackground runs the consumers of this replica: the Redis pub/sub
+// subscription, the outbox relay and the event stream consumer.
+func (a *App) startBackground() {
+	ctx, cancel := context.WithCancel(context.Background())
+	a.stopBg = cancel
+	run := func(name string, fn func(context.Context) error) {
+		a.bg.Add(1)
+		go func() {
+			defer a.bg.Done()
+			if err := fn(ctx); err != nil && ctx.Err() == nil {
+				a.log.Error("background worker stopped", "worker", name, "err", err)
+			}
+		}()
+	}
+	if a.redisHub != nil {
+		run("pubsub", a.redisHub.Run)
+	}
+	if a.relay != nil && !a.cfg.DisableConsumers {
+		run("outbox", a.relay.Run)
+	}
+	if a.consumer != nil {
+		run("events", a.consumer.Run)
+	}
+}
+
+// Consumer is the Redis stream consumer, nil in the embedded mode.
+func (a *App) Consumer() *bus.RedisConsumer { return a.consumer }
 
 // Handler is the service's HTTP handler.
 func (a *App) Handler() http.Handler { return a.handler }
@@ -173,6 +268,15 @@ func (a *App) Start() error {
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
 	}
 	a.done = make(chan error, 1)
+	a.startBackground()
+	if a.redisHub != nil {
+		// Subscriptions accepted before the hub listens would miss updates.
+		select {
+		case <-a.redisHub.Ready():
+		case <-time.After(5 * time.Second):
+			a.log.Warn("redis pub/sub not ready after 5s; live updates may be delayed")
+		}
+	}
 	go func() {
 		err := a.server.Serve(l)
 		if errors.Is(err, http.ErrServerClosed) {
@@ -210,6 +314,10 @@ func (a *App) Close(ctx context.Context) error {
 		if err := a.server.Shutdown(sctx); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if a.stopBg != nil {
+		a.stopBg()
+		a.bg.Wait()
 	}
 	if a.Redis != nil {
 		errs = append(errs, a.Redis.Close())

@@ -33,6 +33,21 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// Logger receives structured logs.
 	Logger *slog.Logger
+	// EventMaxDeliveries is how often a stream entry is tried before it is
+	// moved to the dead-letter stream (default 5).
+	EventMaxDeliveries int64
+	// EventClaimIdle is how long an entry may stay pending with a consumer
+	// before another replica reclaims it (default 30s).
+	EventClaimIdle time.Duration
+	// EventBatch is the most entries read and processed at once (default 500).
+	EventBatch int
+	// RedisPrefix is put before every Redis stream and channel name
+	// (rapport:in:scl becomes <prefix>rapport:in:scl), so several
+	// deployments (or tests) can share one Redis.
+	RedisPrefix string
+	// DisableConsumers keeps this instance from reading the event streams
+	// and relaying the outbox (tools, tests of the API alone).
+	DisableConsumers bool
 	// WrapDriver, when set, wraps the database driver (statement logging,
 	// query counting in tests).
 	WrapDriver func(dialect.Driver) dialect.Driver

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	_ "github.com/lib/pq" // PostgreSQL driver
+	"github.com/redis/go-redis/v9"
 
 	"github.com/rapportcrm/rapport/internal/database"
 )
@@ -35,8 +36,13 @@ type Target struct {
 	DataDir string
 	// AdminURL connects to the same PostgreSQL database as its owner.
 	AdminURL string
-	// RedisURL, when set, connects the service to Redis.
+	// RedisURL, when set, connects the service to Redis. The PostgreSQL
+	// target carries it when RAPPORT_TEST_REDIS_URL is set: that target is
+	// the production configuration.
 	RedisURL string
+	// RedisPrefix isolates this target's streams and channels from other
+	// tests sharing the Redis server (see app.Config.RedisPrefix).
+	RedisPrefix string
 }
 
 // Required reports whether CI demands the real services.
@@ -46,7 +52,9 @@ func Required() bool { return os.Getenv("RAPPORT_TEST_REQUIRE_SERVICES") == "1" 
 func Targets(t testing.TB) []Target {
 	out := []Target{{Name: "sqlite", DataDir: t.TempDir()}}
 	if os.Getenv("RAPPORT_TEST_DATABASE_URL") != "" || Required() {
-		out = append(out, Postgres(t))
+		pg := Postgres(t)
+		pg.RedisURL, pg.RedisPrefix = Redis(t)
+		out = append(out, pg)
 	}
 	return out
 }
@@ -129,3 +137,39 @@ func Postgres(t testing.TB) Target {
 
 // SQLiteFile returns the path of the embedded database of a target.
 func (tg Target) SQLiteFile() string { return filepath.Join(tg.DataDir, "rapport.db") }
+
+// Redis returns the test Redis URL and a fresh key prefix whose keys are
+// deleted when the test ends; the URL is empty when Redis is not configured
+// (and the test fails instead when CI requires the services).
+func Redis(t testing.TB) (url, prefix string) {
+	t.Helper()
+	url = os.Getenv("RAPPORT_TEST_REDIS_URL")
+	if url == "" {
+		if Required() {
+			t.Fatal("RAPPORT_TEST_REDIS_URL is required (RAPPORT_TEST_REQUIRE_SERVICES=1)")
+		}
+		return "", ""
+	}
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		t.Fatalf("RAPPORT_TEST_REDIS_URL: %v", err)
+	}
+	client := redis.NewClient(opts)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := client.Ping(ctx).Err(); err != nil {
+		client.Close()
+		t.Fatalf("redis unreachable: %v", err)
+	}
+	prefix = "test:" + randomSuffix() + ":"
+	t.Cleanup(func() {
+		defer client.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		iter := client.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+		for iter.Next(ctx) {
+			client.Del(ctx, iter.Val())
+		}
+	})
+	return url, prefix
+}
