@@ -25,6 +25,7 @@ import (
 	"github.com/rapportcrm/rapport/internal/outbox"
 	"github.com/rapportcrm/rapport/internal/pubsub"
 	"github.com/rapportcrm/rapport/internal/timeline"
+	"github.com/rapportcrm/rapport/jobs"
 	"github.com/rapportcrm/rapport/resolvers"
 )
 
@@ -43,6 +44,7 @@ type App struct {
 	redisHub  *pubsub.RedisHub
 	relay     *outbox.Relay
 	consumer  *bus.RedisConsumer
+	jobs      *jobs.Scheduler
 	stopBg    context.CancelFunc
 	bg        sync.WaitGroup
 	handler   http.Handler
@@ -137,6 +139,11 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 			a.Close(ctx)
 			return nil, err
 		}
+	}
+	a.jobs = jobs.New(a.Redis, cfg.RedisPrefix, a.log)
+	if err := a.jobs.Add("window-counts", "17 * * * *", 30*time.Minute, jobs.WindowCounts(db.Client, db.Dialect, a.log)); err != nil {
+		a.Close(ctx)
+		return nil, err
 	}
 	metrics := graph.NewMetrics()
 	a.handler = graph.NewServer(graph.ServerConfig{
@@ -245,6 +252,15 @@ func (a *App) startBackground() {
 	}
 	if a.consumer != nil {
 		run("events", a.consumer.Run)
+	}
+	if !a.cfg.DisableConsumers {
+		a.jobs.Start()
+		a.bg.Add(1)
+		go func() {
+			defer a.bg.Done()
+			<-ctx.Done()
+			a.jobs.Stop()
+		}()
 	}
 }
 
