@@ -8,6 +8,7 @@ package resolvers
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"entgo.io/contrib/entgql"
@@ -29,7 +30,6 @@ import (
 	"github.com/rapportcrm/rapport/internal/pubsub"
 	"github.com/rapportcrm/rapport/internal/tenancy"
 	"github.com/rapportcrm/rapport/internal/timeline"
-	"strings"
 )
 
 // Timeline is the resolver for the timeline field.
