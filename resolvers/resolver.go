@@ -23,6 +23,7 @@ type Subscriber interface {
 // Deps are the domain services the resolvers call.
 type Deps struct {
 	Client    *ent.Client
+	Dialect   string
 	Customers *customer.Service
 	Timeline  *timeline.Service
 	APIKeys   *apikey.Service
@@ -32,6 +33,7 @@ type Deps struct {
 // Resolver is the root resolver and the service's dependency-injection point.
 type Resolver struct {
 	client    *ent.Client
+	dialect   string
 	customers *customer.Service
 	timeline  *timeline.Service
 	apiKeys   *apikey.Service
@@ -40,7 +42,7 @@ type Resolver struct {
 
 // New returns the root resolver.
 func New(d Deps) *Resolver {
-	return &Resolver{client: d.Client, customers: d.Customers, timeline: d.Timeline, apiKeys: d.APIKeys, hub: d.Hub}
+	return &Resolver{client: d.Client, dialect: d.Dialect, customers: d.Customers, timeline: d.Timeline, apiKeys: d.APIKeys, hub: d.Hub}
 }
 
 // customerOrNil loads a profile that may have been merged away or deleted.

@@ -245,7 +245,7 @@ func (r *queryResolver) ResolveCustomer(ctx context.Context, authUserID *string,
 	if len(keys) == 0 {
 		return nil, apperr.InvalidField("authUserID", "give at least one of authUserID, email or phone")
 	}
-	m, err := identity.Resolve(ctx, r.client, keys)
+	m, err := identity.Resolve(ctx, r.client, r.dialect, keys)
 	if err != nil {
 		return nil, err
 	}

@@ -26,6 +26,7 @@ Usage:
   rapport migrate [--data-dir ./data]
   rapport token   --tenant SLUG --role ROLE [--user ID] [--ttl 24h]
   rapport seed    --tenant SLUG --profiles N
+  rapport import  --tenant SLUG [--map COL=FIELD]… [--id-column COL] [--system NAME] [--rejects FILE] FILE.csv|FILE.ndjson
 
 Environment:
   RAPPORT_ADDR, RAPPORT_DATA_DIR   defaults for --addr and --data-dir
@@ -53,6 +54,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return cmdToken(ctx, args[1:], getenv, stdout, stderr)
 	case "seed":
 		return cmdSeed(ctx, args[1:], getenv, stdout, stderr)
+	case "import":
+		return cmdImport(ctx, args[1:], getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

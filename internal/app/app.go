@@ -148,7 +148,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	metrics := graph.NewMetrics()
 	a.handler = graph.NewServer(graph.ServerConfig{
 		Resolvers: resolvers.New(resolvers.Deps{
-			Client: db.Client, Customers: a.Customers, Timeline: a.Timeline, APIKeys: a.APIKeys, Hub: a.hub,
+			Client: db.Client, Dialect: db.Dialect, Customers: a.Customers, Timeline: a.Timeline, APIKeys: a.APIKeys, Hub: a.hub,
 		}),
 		APIKeys:        a.APIKeys,
 		Events:         a.Ingest,

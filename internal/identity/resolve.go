@@ -2,37 +2,75 @@ package identity
 
 import (
 	"context"
+	"errors"
 	"sort"
 	"strings"
 	"time"
 
+	"entgo.io/ent/dialect"
 	"github.com/google/uuid"
+	"github.com/lib/pq"
 
 	"github.com/rapportcrm/rapport/ent"
 	"github.com/rapportcrm/rapport/ent/duplicatecandidate"
 	"github.com/rapportcrm/rapport/ent/identityalias"
 	"github.com/rapportcrm/rapport/ent/predicate"
 	"github.com/rapportcrm/rapport/internal/apperr"
+	"github.com/rapportcrm/rapport/internal/tenancy"
 )
 
 // Owners maps identity keys to the profile that owns them.
 type Owners map[Key]uuid.UUID
 
-// LookupOwners finds the owners of every key in one query per kind, each
-// served by the (tenant, kind, value) unique index.
-func LookupOwners(ctx context.Context, c *ent.Client, keys []Key) (Owners, error) {
-	byKind := map[Kind][]string{}
+// LookupOwners finds the owners of every key; c must be a transaction's
+// client (raw statements get the tenant setting only there). On PostgreSQL each key is
+// one probe of the (tenant, kind, value) unique index, whatever the planner's
+// statistics say: a large first import into a new tenant must not turn the
+// lookup into a scan of the tenant's keys. SQLite gets one query per kind.
+func LookupOwners(ctx context.Context, c *ent.Client, dialectName string, keys []Key) (Owners, error) {
 	seen := map[Key]bool{}
+	var uniq []Key
 	for _, k := range keys {
 		if k.Value == "" || seen[k] {
 			continue
 		}
 		seen[k] = true
-		byKind[k.Kind] = append(byKind[k.Kind], k.Value)
+		uniq = append(uniq, k)
 	}
 	out := Owners{}
-	if len(byKind) == 0 {
+	if len(uniq) == 0 {
 		return out, nil
+	}
+	if dialectName == dialect.Postgres {
+		tid, ok := tenancy.FromContext(ctx)
+		if !ok {
+			return nil, errors.New("identity: no tenant in context")
+		}
+		kinds, values := make([]string, len(uniq)), make([]string, len(uniq))
+		for i, k := range uniq {
+			kinds[i], values[i] = string(k.Kind), k.Value
+		}
+		rows, err := c.QueryContext(ctx, `SELECT k.kind, k.value, a.customer_id
+FROM unnest($2::text[], $3::text[]) AS k(kind, value)
+CROSS JOIN LATERAL (SELECT customer_id FROM identity_aliases
+  WHERE tenant_id = $1 AND kind = k.kind AND value = k.value LIMIT 1) AS a`, tid, pq.Array(kinds), pq.Array(values))
+		if err != nil {
+			return nil, err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var kind, value string
+			var owner uuid.UUID
+			if err := rows.Scan(&kind, &value, &owner); err != nil {
+				return nil, err
+			}
+			out[Key{Kind(kind), value}] = owner
+		}
+		return out, rows.Err()
+	}
+	byKind := map[Kind][]string{}
+	for _, k := range uniq {
+		byKind[k.Kind] = append(byKind[k.Kind], k.Value)
 	}
 	var ors []predicate.IdentityAlias
 	for kind, vals := range byKind {
@@ -98,12 +136,19 @@ func Decide(keys Keys, owners Owners) Match {
 
 // Resolve finds the profile the keys belong to without changing anything:
 // the read-only side of identity resolution (resolveCustomer).
-func Resolve(ctx context.Context, c *ent.Client, keys Keys) (Match, error) {
-	owners, err := LookupOwners(ctx, c, keys.List())
+func Resolve(ctx context.Context, c *ent.Client, dialectName string, keys Keys) (Match, error) {
+	// Raw statements run in a transaction, where the tenant setting that
+	// row-level security checks is set for them.
+	tx, err := c.Tx(ctx)
 	if err != nil {
 		return Match{}, err
 	}
-	return Decide(keys, owners), nil
+	defer tx.Rollback()
+	owners, err := LookupOwners(ctx, tx.Client(), dialectName, keys.List())
+	if err != nil {
+		return Match{}, err
+	}
+	return Decide(keys, owners), tx.Commit()
 }
 
 // Pair orders two profile ids so a pair is stored once.

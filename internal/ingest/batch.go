@@ -12,6 +12,7 @@ import (
 
 	"entgo.io/ent/dialect"
 	"github.com/google/uuid"
+	"github.com/lib/pq"
 
 	"github.com/rapportcrm/rapport/ent"
 	"github.com/rapportcrm/rapport/ent/activity"
@@ -139,7 +140,7 @@ func (b *batch) run(ctx context.Context, items []*item) (*postCommit, error) {
 		work = append(work, keyed{it, keys})
 		all = append(all, keys.List()...)
 	}
-	b.owners, err = identity.LookupOwners(ctx, b.tx.Client(), all)
+	b.owners, err = identity.LookupOwners(ctx, b.tx.Client(), b.p.cfg.Dialect, all)
 	if err != nil {
 		return nil, fmt.Errorf("look up identity keys: %w", err)
 	}
@@ -162,22 +163,48 @@ func (b *batch) run(ctx context.Context, items []*item) (*postCommit, error) {
 // dropDuplicates marks events already in the sync log, or repeated within
 // the batch, as duplicates and returns the rest.
 func (b *batch) dropDuplicates(ctx context.Context, items []*item) ([]*item, error) {
-	bySource := map[string][]string{}
-	for _, it := range items {
-		bySource[it.env.Source] = append(bySource[it.env.Source], it.env.ID)
-	}
-	var ors []predicate.SyncLog
-	for src, ids := range bySource {
-		ors = append(ors, synclog.And(synclog.Source(src), synclog.EventIDIn(ids...)))
-	}
-	seen, err := b.tx.SyncLog.Query().Where(synclog.Or(ors...)).
-		Select(synclog.FieldSource, synclog.FieldEventID).All(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("read sync log: %w", err)
-	}
 	done := map[[2]string]bool{}
-	for _, s := range seen {
-		done[[2]string{s.Source, s.EventID}] = true
+	if b.p.cfg.Dialect == dialect.Postgres {
+		// One probe of the unique index per event, whatever the statistics.
+		sources, ids := make([]string, len(items)), make([]string, len(items))
+		for i, it := range items {
+			sources[i], ids[i] = it.env.Source, it.env.ID
+		}
+		rows, err := b.tx.QueryContext(ctx, `SELECT k.source, k.event_id FROM unnest($2::text[], $3::text[]) AS k(source, event_id)
+WHERE EXISTS (SELECT 1 FROM sync_logs s WHERE s.tenant_id = $1 AND s.source = k.source AND s.event_id = k.event_id)`,
+			b.tenantID, pq.Array(sources), pq.Array(ids))
+		if err != nil {
+			return nil, fmt.Errorf("read sync log: %w", err)
+		}
+		for rows.Next() {
+			var src, id string
+			if err := rows.Scan(&src, &id); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			done[[2]string{src, id}] = true
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	} else {
+		bySource := map[string][]string{}
+		for _, it := range items {
+			bySource[it.env.Source] = append(bySource[it.env.Source], it.env.ID)
+		}
+		var ors []predicate.SyncLog
+		for src, ids := range bySource {
+			ors = append(ors, synclog.And(synclog.Source(src), synclog.EventIDIn(ids...)))
+		}
+		seen, err := b.tx.SyncLog.Query().Where(synclog.Or(ors...)).
+			Select(synclog.FieldSource, synclog.FieldEventID).All(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("read sync log: %w", err)
+		}
+		for _, s := range seen {
+			done[[2]string{s.Source, s.EventID}] = true
+		}
 	}
 	var out []*item
 	for _, it := range items {
@@ -282,7 +309,9 @@ func (b *batch) resolve(it *item, keys identity.Keys) {
 		b.metrics[id] = mt
 	}
 	at := it.env.OccurredAt
-	if ef.Activity != nil {
+	if ef.Activity != nil && ef.Activity.Category != "SYSTEM" {
+		// System entries (imports, merges) are not engagement: they do not
+		// move last activity or the 30-day counts.
 		if at.After(mt.last) {
 			mt.last = at
 		}
@@ -292,6 +321,8 @@ func (b *batch) resolve(it *item, keys identity.Keys) {
 				mt.books30++
 			}
 		}
+	}
+	if ef.Activity != nil {
 		b.acts = append(b.acts, b.activityRow(id, it, ef.Activity))
 	}
 	mt.ltvCents += ef.AmountCents

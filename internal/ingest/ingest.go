@@ -211,7 +211,7 @@ func retryable(err error) bool {
 	var pqe *pq.Error
 	if errors.As(err, &pqe) {
 		switch pqe.Code {
-		case "40001", "40P01", "55P03":
+		case "23505", "40001", "40P01", "55P03":
 			return true
 		}
 	}

@@ -104,11 +104,20 @@ func (b *batch) createProfiles(ctx context.Context) error {
 		setKeyColumns(pc.Mutation(), k)
 		profiles = append(profiles, pc)
 		for _, key := range k.List() {
-			aliases = append(aliases, c.IdentityAlias.Create().SetCustomerID(id).SetKind(key.Kind).
+			aliases = append(aliases, c.IdentityAlias.Create().SetID(uuid.Must(uuid.NewV7())).SetCustomerID(id).SetKind(key.Kind).
 				SetValue(key.Value).SetPrimary(true).SetSource(np.source).SetCreatedAt(b.now))
 		}
 		entries = append(entries, audit.Entry{Action: "customer.created_from_event", EntityType: "Customer", EntityID: id,
 			Changes: map[string]any{"source": np.source, "eventId": np.eventID, "keys": k}})
+	}
+	if b.p.cfg.Dialect == dialect.Postgres {
+		if err := b.pgInsert(ctx, "customer_profiles", profileColumns, "tenant_id", mutations(profiles)); err != nil {
+			return fmt.Errorf("create profiles: %w", err)
+		}
+		if err := b.pgInsert(ctx, "identity_aliases", aliasColumns, "tenant_id", mutations(aliases)); err != nil {
+			return fmt.Errorf("create identity keys: %w", err)
+		}
+		return b.pgAudit(ctx, entries)
 	}
 	if err := insertChunks(ctx, profiles, 200, func(ctx context.Context, part []*ent.CustomerProfileCreate) error {
 		return c.CustomerProfile.CreateBulk(part...).Exec(ctx)
@@ -121,6 +130,71 @@ func (b *batch) createProfiles(ctx context.Context) error {
 		return fmt.Errorf("create identity keys: %w", err)
 	}
 	return audit.WriteMany(ctx, c, entries)
+}
+
+// The columns the PostgreSQL bulk path writes, with the defaults of the
+// schema for values a row leaves out.
+var (
+	profileColumns = []column{
+		{"id", "uuid", ""}, {"created_at", "timestamptz", ""}, {"updated_at", "timestamptz", ""},
+		{"auth_user_id", "text", ""}, {"email", "text", ""}, {"phone_number", "text", ""},
+		{"scl_member_id", "bigint", ""}, {"teetime_player_id", "text", ""}, {"messaging_contact_id", "text", ""},
+		{"external_ids", "jsonb", "'{}'::jsonb"}, {"first_name", "text", ""}, {"last_name", "text", ""},
+		{"display_name", "text", ""}, {"status", "text", "'ACTIVE'"}, {"lifecycle_stage", "text", "'PROSPECT'"},
+		{"tags", "jsonb", ""}, {"lifetime_value", "bigint", "0"}, {"last_activity_at", "timestamptz", ""},
+		{"activity_count_30d", "bigint", "0"}, {"booking_count_30d", "bigint", "0"}, {"handicap", "float8", ""},
+		{"home_club_id", "text", ""}, {"membership_tier", "text", ""}, {"membership_status", "text", ""},
+		{"email_opt_in", "boolean", "false"}, {"sms_opt_in", "boolean", "false"}, {"push_opt_in", "boolean", "false"},
+		{"whatsapp_opt_in", "boolean", "false"}, {"attributes", "jsonb", ""}, {"search_text", "text", "''"},
+	}
+	aliasColumns = []column{
+		{"id", "uuid", ""}, {"customer_id", "uuid", ""}, {"kind", "text", ""}, {"value", "text", ""},
+		{"primary", "boolean", "false"}, {"source", "text", "'api'"}, {"created_at", "timestamptz", ""},
+	}
+	auditColumns = []column{
+		{"id", "uuid", ""}, {"actor_id", "text", "''"}, {"actor_type", "text", "'user'"}, {"action", "text", ""},
+		{"entity_type", "text", ""}, {"entity_id", "uuid", ""}, {"changes", "jsonb", ""}, {"request_id", "text", ""},
+		{"created_at", "timestamptz", ""},
+	}
+	outboxColumns = []column{
+		{"id", "uuid", ""}, {"organization_id", "uuid", ""}, {"type", "text", ""}, {"payload", "jsonb", ""},
+		{"created_at", "timestamptz", ""}, {"attempts", "bigint", "0"},
+	}
+)
+
+func mutations[T interface{ Mutation() M }, M ent.Mutation](builders []T) []ent.Mutation {
+	out := make([]ent.Mutation, len(builders))
+	for i, b := range builders {
+		out[i] = b.Mutation()
+	}
+	return out
+}
+
+func (b *batch) pgInsert(ctx context.Context, table string, cols []column, tenantColumn string, muts []ent.Mutation) error {
+	return pgBulkInsert(ctx, func(ctx context.Context, q string, args ...any) error {
+		_, err := b.tx.ExecContext(ctx, q, args...)
+		return err
+	}, table, cols, tenantColumn, b.tenantID, muts)
+}
+
+// pgAudit writes the batch's audit entries with the bulk path.
+func (b *batch) pgAudit(ctx context.Context, entries []audit.Entry) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	actor := audit.ActorFrom(ctx)
+	muts := make([]ent.Mutation, len(entries))
+	for i, e := range entries {
+		changes, err := json.Marshal(e.Changes)
+		if err != nil {
+			return err
+		}
+		var m map[string]any
+		_ = json.Unmarshal(changes, &m)
+		muts[i] = b.tx.CrmAuditLog.Create().SetID(uuid.Must(uuid.NewV7())).SetActorID(actor.ID).SetActorType(actor.Type).
+			SetAction(e.Action).SetEntityType(e.EntityType).SetEntityID(e.EntityID).SetChanges(m).SetCreatedAt(b.now).Mutation()
+	}
+	return b.pgInsert(ctx, "crm_audit_logs", auditColumns, "tenant_id", muts)
 }
 
 // keyColumns is the subset of profile mutations that set key columns.
@@ -199,10 +273,14 @@ func (b *batch) linkKeys(ctx context.Context, existing map[uuid.UUID]*ent.Custom
 				primary = true
 			}
 		}
-		aliases = append(aliases, c.IdentityAlias.Create().SetCustomerID(l.customer).SetKind(l.key.Kind).
+		aliases = append(aliases, c.IdentityAlias.Create().SetID(uuid.Must(uuid.NewV7())).SetCustomerID(l.customer).SetKind(l.key.Kind).
 			SetValue(l.key.Value).SetPrimary(primary).SetSource(l.source).SetCreatedAt(b.now))
 	}
-	if err := insertChunks(ctx, aliases, 1000, func(ctx context.Context, part []*ent.IdentityAliasCreate) error {
+	if b.p.cfg.Dialect == dialect.Postgres {
+		if err := b.pgInsert(ctx, "identity_aliases", aliasColumns, "tenant_id", mutations(aliases)); err != nil {
+			return fmt.Errorf("link identity keys: %w", err)
+		}
+	} else if err := insertChunks(ctx, aliases, 1000, func(ctx context.Context, part []*ent.IdentityAliasCreate) error {
 		return c.IdentityAlias.CreateBulk(part...).Exec(ctx)
 	}); err != nil {
 		return fmt.Errorf("link identity keys: %w", err)
@@ -438,6 +516,9 @@ func (b *batch) produce(ctx context.Context) error {
 			return err
 		}
 		rows = append(rows, row)
+	}
+	if b.p.cfg.Dialect == dialect.Postgres {
+		return b.pgInsert(ctx, "outbox_events", outboxColumns, "", mutations(rows))
 	}
 	return insertChunks(ctx, rows, 500, func(ctx context.Context, part []*ent.OutboxEventCreate) error {
 		return b.tx.OutboxEvent.CreateBulk(part...).Exec(ctx)

@@ -16,7 +16,8 @@ import (
 const Window = 30 * 24 * time.Hour
 
 // RecomputeWindowCounts sets every profile's 30-day activity and booking
-// counts from its timeline, in one statement per organization. Ingestion
+// counts from its timeline (system entries such as imports and merges do
+// not count), in one statement per organization. Ingestion
 // only ever adds to the counts; this is what lets entries age out of the
 // window. Only profiles whose counts change are written. It returns how many
 // profiles changed.
@@ -25,7 +26,7 @@ func RecomputeWindowCounts(ctx context.Context, client *ent.Client, dialectName 
 	since := now.Add(-Window).UTC()
 	q := `WITH recent AS (
   SELECT customer_id, count(*) AS n, count(*) FILTER (WHERE type = 'TEETIME_BOOKED') AS b
-  FROM activities WHERE tenant_id = $1 AND occurred_at >= $2 GROUP BY customer_id)
+  FROM activities WHERE tenant_id = $1 AND occurred_at >= $2 AND category <> 'SYSTEM' GROUP BY customer_id)
 UPDATE customer_profiles AS p SET activity_count_30d = COALESCE(r.n, 0), booking_count_30d = COALESCE(r.b, 0), updated_at = $3
 FROM customer_profiles AS q LEFT JOIN recent AS r ON r.customer_id = q.id
 WHERE p.id = q.id AND p.tenant_id = $1
@@ -35,15 +36,26 @@ WHERE p.id = q.id AND p.tenant_id = $1
 		// SQLite numbers parameters ?1, ?2 and compares the stored time text.
 		q = `WITH recent AS (
   SELECT customer_id, count(*) AS n, count(*) FILTER (WHERE type = 'TEETIME_BOOKED') AS b
-  FROM activities WHERE tenant_id = ?1 AND occurred_at >= ?2 GROUP BY customer_id)
+  FROM activities WHERE tenant_id = ?1 AND occurred_at >= ?2 AND category <> 'SYSTEM' GROUP BY customer_id)
 UPDATE customer_profiles SET activity_count_30d = COALESCE(r.n, 0), booking_count_30d = COALESCE(r.b, 0), updated_at = ?3
 FROM customer_profiles AS q LEFT JOIN recent AS r ON r.customer_id = q.id
 WHERE customer_profiles.id = q.id AND customer_profiles.tenant_id = ?1
   AND (customer_profiles.activity_count_30d <> COALESCE(r.n, 0) OR customer_profiles.booking_count_30d <> COALESCE(r.b, 0))`
 	}
-	res, err := client.ExecContext(ctx, q, args...)
+	// A transaction sets the tenant for row-level security on the raw
+	// statement.
+	tx, err := client.Tx(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, q, args...)
 	if err != nil {
 		return 0, fmt.Errorf("recompute 30-day counts: %w", err)
 	}
-	return res.RowsAffected()
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, err
+	}
+	return n, tx.Commit()
 }

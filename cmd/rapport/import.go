@@ -1,0 +1,191 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/rapportcrm/rapport/internal/apperr"
+	"github.com/rapportcrm/rapport/internal/audit"
+	"github.com/rapportcrm/rapport/internal/importer"
+	"github.com/rapportcrm/rapport/internal/ingest"
+	orgs "github.com/rapportcrm/rapport/internal/organization"
+)
+
+// maxStderrRejects bounds the rejected rows listed on stderr without --rejects.
+const maxStderrRejects = 50
+
+// mapFlags collects repeated --map column=field flags.
+type mapFlags map[string]string
+
+func (m mapFlags) String() string { return "" }
+
+func (m mapFlags) Set(v string) error {
+	col, field, ok := strings.Cut(v, "=")
+	col = strings.TrimSpace(col)
+	if !ok || col == "" || strings.TrimSpace(field) == "" {
+		return fmt.Errorf("want column=field, got %q", v)
+	}
+	if _, dup := m[col]; dup {
+		return fmt.Errorf("column %q is mapped twice", col)
+	}
+	m[col] = strings.TrimSpace(field)
+	return nil
+}
+
+func cmdImport(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("import", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	var c common
+	c.register(fs, getenv)
+	var opts importer.Options
+	maps := mapFlags{}
+	fs.StringVar(&opts.Tenant, "tenant", "", "organization slug (must exist)")
+	format := fs.String("format", "", "csv or ndjson (default: from the file's extension)")
+	fs.Var(maps, "map", "column=field mapping, repeatable (field: email, phoneNumber, externalIds.mcaV1UkId, attributes.<key>, - to ignore, ...)")
+	fs.BoolVar(&opts.IgnoreUnmapped, "ignore-unmapped", false, "drop columns with no mapping instead of keeping them as attributes")
+	fs.StringVar(&opts.System, "system", "", `legacy system name for data.system, e.g. "MCA v1 ZA"`)
+	fs.StringVar(&opts.IDColumn, "id-column", "", "column holding each row's stable key (default: a hash of the row)")
+	fs.StringVar(&opts.ExternalIDKind, "external-id-kind", "", "also store the id column as this external id: mcaV1ZaId, mcaV1UkId or golfRsaId")
+	fs.StringVar(&opts.SourceName, "source-name", "", "prefix of the event ids (default: the file's base name)")
+	fs.IntVar(&opts.BatchSize, "batch", 1000, "rows per pipeline batch")
+	fs.IntVar(&opts.Workers, "workers", 4, "concurrent batches")
+	rejects := fs.String("rejects", "", "write every rejected row to this CSV file")
+	occurred := fs.String("occurred-at", "", "when the imported facts held, RFC 3339 or YYYY-MM-DD (default: now); dates the timeline entries")
+	// Flags may come before and after FILE.
+	var files []string
+	for rest := args; ; {
+		if err := fs.Parse(rest); err != nil {
+			return fmt.Errorf("import: %w", err)
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		files = append(files, fs.Arg(0))
+		rest = fs.Args()[1:]
+	}
+	if opts.Tenant == "" || len(files) != 1 {
+		return errors.New("import: usage: rapport import --tenant SLUG [flags] FILE")
+	}
+	path := files[0]
+	var f importer.Format
+	var err error
+	if *format != "" {
+		f, err = importer.ParseFormat(*format)
+	} else if path == "-" {
+		err = errors.New("reading stdin needs --format")
+	} else {
+		f, err = importer.DetectFormat(path)
+	}
+	if err != nil {
+		return fmt.Errorf("import: %w", err)
+	}
+	if opts.SourceName == "" {
+		opts.SourceName = filepath.Base(path)
+		if path == "-" {
+			opts.SourceName = "stdin"
+		}
+	}
+	if opts.BatchSize <= 0 || opts.Workers <= 0 {
+		return errors.New("import: --batch and --workers must be positive")
+	}
+	opts.Map = maps
+	if *occurred != "" {
+		t, err := time.Parse(time.RFC3339, *occurred)
+		if err != nil {
+			if t, err = time.Parse(time.DateOnly, *occurred); err != nil {
+				return fmt.Errorf("import: --occurred-at %q: want RFC 3339 or YYYY-MM-DD", *occurred)
+			}
+		}
+		opts.OccurredAt = t
+	}
+
+	var in io.Reader = os.Stdin
+	if path != "-" {
+		file, err := os.Open(path)
+		if err != nil {
+			return fmt.Errorf("import: %w", err)
+		}
+		defer file.Close()
+		if n, err := importer.CountLines(file); err == nil {
+			if f == importer.CSV {
+				n-- // the header
+			}
+			opts.ExpectedRows = n
+		}
+		if _, err := file.Seek(0, io.SeekStart); err != nil {
+			return fmt.Errorf("import: %w", err)
+		}
+		in = file
+	}
+	r, err := importer.NewReader(in, f)
+	if err != nil {
+		return fmt.Errorf("import: %s: %w", path, err)
+	}
+
+	db, err := openDB(ctx, getenv, c)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	db.Client.Use(audit.Hook())
+	resolver := orgs.NewResolver(db.Client)
+	org, err := resolver.Lookup(ctx, opts.Tenant)
+	if err != nil {
+		if apperr.Is(err, apperr.Unauthenticated) || apperr.Is(err, apperr.NotFound) {
+			return fmt.Errorf("import: no organization %q; create it first (e.g. rapport token --tenant %s --role admin)", opts.Tenant, opts.Tenant)
+		}
+		return fmt.Errorf("import: look up organization %q: %w", opts.Tenant, err)
+	}
+	opts.Tenant = org.Slug
+	p := ingest.New(ingest.Config{Client: db.Client, Dialect: db.Dialect, Orgs: resolver})
+	opts.Progress = stderr
+
+	sum, runErr := importer.Run(ctx, p, r, opts)
+	if sum == nil {
+		return runErr
+	}
+	fmt.Fprintf(stdout, "import of %s into %q (event ids %s:…)\n", path, org.Slug, opts.SourceName)
+	sum.Print(stdout)
+	if len(sum.Problems) > 0 {
+		if *rejects != "" {
+			if err := writeRejects(*rejects, sum); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "rejected rows written to %s\n", *rejects)
+		} else {
+			for i, p := range sum.Problems {
+				if i == maxStderrRejects {
+					fmt.Fprintf(stderr, "… and %d more (use --rejects FILE for all)\n", len(sum.Problems)-i)
+					break
+				}
+				fmt.Fprintln(stderr, p.String())
+			}
+		}
+	}
+	if runErr != nil {
+		return runErr
+	}
+	if sum.Failed > 0 {
+		return fmt.Errorf("import: %d rows failed transiently after retries; run the import again to finish them", sum.Failed)
+	}
+	return nil
+}
+
+func writeRejects(path string, sum *importer.Summary) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("import: --rejects: %w", err)
+	}
+	if err := sum.WriteRejects(f); err != nil {
+		f.Close()
+		return fmt.Errorf("import: --rejects: %w", err)
+	}
+	return f.Close()
+}

@@ -1,0 +1,457 @@
+// Package importer backfills profiles from legacy exports (CSV or NDJSON):
+// each row becomes a profile.imported event that goes through the same
+// ingest pipeline, and so the same identity resolution, as live events.
+// Envelope ids are stable per row, so re-running an import is idempotent.
+package importer
+
+import (
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/schollz/progressbar/v3"
+
+	"github.com/rapportcrm/rapport/internal/event"
+	"github.com/rapportcrm/rapport/internal/ingest"
+)
+
+// EventType is the type of the events an import produces.
+const EventType = "profile.imported"
+
+// EventSource is the source of the events an import produces.
+const EventSource = "import"
+
+// Processor applies batches of raw event envelopes; *ingest.Pipeline is one.
+type Processor interface {
+	Process(ctx context.Context, raws [][]byte) []ingest.Result
+}
+
+// Options configure one import run.
+type Options struct {
+	// Tenant is the organization's slug (or id); it must exist.
+	Tenant string
+	// SourceName prefixes every envelope id ("<SourceName>:<row key>");
+	// usually the file's base name.
+	SourceName string
+	// System fills data.system, e.g. "MCA v1 ZA", unless a column does.
+	System string
+	// IDColumn names the column holding each row's stable key; without
+	// it a row's key is the SHA-256 of its content.
+	IDColumn string
+	// ExternalIDKind (mcaV1ZaId, mcaV1UkId or golfRsaId) also maps the
+	// id column to that external id.
+	ExternalIDKind string
+	// Map overrides the default mapping: column → field (a data field
+	// name, externalIds.<kind>, attributes.<key> or "-").
+	Map map[string]string
+	// IgnoreUnmapped drops columns with no mapping instead of keeping
+	// them as attributes.<column>.
+	IgnoreUnmapped bool
+	// BatchSize is the number of rows per Process call (default 1000).
+	BatchSize int
+	// Workers is the number of concurrent Process calls (default 4).
+	Workers int
+	// Retries bounds the retries of rows that failed transiently
+	// (default 3; negative for none).
+	Retries int
+	// RetryBackoff is the first retry's delay, growing 4× per attempt
+	// (default 250ms).
+	RetryBackoff time.Duration
+	// OccurredAt stamps every event (default: the start of the run).
+	OccurredAt time.Time
+	// Progress, when not nil, receives a progress bar.
+	Progress io.Writer
+	// ExpectedRows sizes the progress bar; 0 or less shows a spinner.
+	ExpectedRows int
+	// OnResult, when set, is called with every row's outcome, one call at
+	// a time but not in line order.
+	OnResult func(RowResult)
+}
+
+// RowResult is the outcome of one row.
+type RowResult struct {
+	// Line is where the row starts in the file (1-based).
+	Line int
+	// ID is the envelope id ("" when the row was rejected before one was
+	// made).
+	ID     string
+	Status ingest.Status
+	// Column names the offending column of a rejected row, when known.
+	Column string
+	// Reason says why the row was rejected or failed.
+	Reason     string
+	CustomerID *uuid.UUID
+	Created    bool
+	Flagged    int
+}
+
+// String formats a problem row as "line N: reason".
+func (r RowResult) String() string {
+	s := "line " + strconv.Itoa(r.Line) + ": "
+	if r.Status == ingest.Failed {
+		s += "failed: "
+	}
+	if r.Column != "" {
+		s += "column " + r.Column + ": "
+	}
+	return s + r.Reason
+}
+
+// Summary is what an import did.
+type Summary struct {
+	// Rows is the number of data rows read.
+	Rows int
+	// Created counts rows that created a profile.
+	Created int
+	// Linked counts rows matched to an existing profile (processed, not
+	// created), including profiles created earlier in the same import.
+	Linked int
+	// Flagged counts rows that raised duplicate candidates for review.
+	Flagged int
+	// Duplicates counts rows imported before (or repeated in the file).
+	Duplicates int
+	// Rejected counts invalid rows.
+	Rejected int
+	// Failed counts rows that still failed transiently after retries; a
+	// re-run imports them.
+	Failed int
+	// Problems are the rejected and failed rows, by line.
+	Problems []RowResult
+	// Elapsed is the wall time of the run.
+	Elapsed time.Duration
+}
+
+// Print writes the summary for people.
+func (s *Summary) Print(w io.Writer) {
+	fmt.Fprintf(w, "rows read            %d\n", s.Rows)
+	fmt.Fprintf(w, "created              %d\n", s.Created)
+	fmt.Fprintf(w, "linked to existing   %d\n", s.Linked)
+	fmt.Fprintf(w, "flagged for review   %d\n", s.Flagged)
+	fmt.Fprintf(w, "duplicates           %d\n", s.Duplicates)
+	fmt.Fprintf(w, "rejected             %d\n", s.Rejected)
+	if s.Failed > 0 {
+		fmt.Fprintf(w, "failed (re-run)      %d\n", s.Failed)
+	}
+	rate := 0.0
+	if s.Elapsed > 0 {
+		rate = float64(s.Rows) / s.Elapsed.Seconds()
+	}
+	fmt.Fprintf(w, "took %s (%.0f rows/s)\n", s.Elapsed.Round(time.Millisecond), rate)
+}
+
+// WriteRejects writes the problem rows as CSV: line, id, status, column,
+// reason.
+func (s *Summary) WriteRejects(w io.Writer) error {
+	cw := csv.NewWriter(w)
+	_ = cw.Write([]string{"line", "id", "status", "column", "reason"})
+	for _, p := range s.Problems {
+		_ = cw.Write([]string{strconv.Itoa(p.Line), p.ID, string(p.Status), p.Column, p.Reason})
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+func (s *Summary) add(r RowResult) {
+	switch r.Status {
+	case ingest.Processed:
+		if r.Created {
+			s.Created++
+		} else {
+			s.Linked++
+		}
+		if r.Flagged > 0 {
+			s.Flagged++
+		}
+	case ingest.Duplicate:
+		s.Duplicates++
+	case ingest.Rejected:
+		s.Rejected++
+		s.Problems = append(s.Problems, r)
+	default:
+		s.Failed++
+		s.Problems = append(s.Problems, r)
+	}
+}
+
+// row is one converted row waiting for the pipeline.
+type row struct {
+	line    int
+	id      string
+	raw     []byte
+	columns map[string]string
+}
+
+// job is a batch of rows, or rows rejected before the pipeline (done).
+type job struct {
+	rows []row
+	done []RowResult
+}
+
+// Run imports every row r yields through p. Rows that are invalid are
+// counted and listed, never fatal; the error is for what stops the whole
+// run (an unreadable file, a bad option, cancellation), and comes with the
+// summary of what was done until then.
+func Run(ctx context.Context, p Processor, r Reader, opts Options) (*Summary, error) {
+	start := time.Now()
+	if opts.Tenant == "" {
+		return nil, errors.New("import: a tenant is required")
+	}
+	if opts.SourceName == "" {
+		return nil, errors.New("import: a source name is required")
+	}
+	// The envelope id must fit in 255 characters with a SHA-256 key.
+	if len(opts.SourceName)+1+64 > 255 {
+		return nil, fmt.Errorf("import: source name %q is too long", opts.SourceName)
+	}
+	if opts.BatchSize <= 0 {
+		opts.BatchSize = 1000
+	}
+	if opts.Workers <= 0 {
+		opts.Workers = 4
+	}
+	if opts.Retries == 0 {
+		opts.Retries = 3
+	}
+	if opts.RetryBackoff <= 0 {
+		opts.RetryBackoff = 250 * time.Millisecond
+	}
+	if opts.OccurredAt.IsZero() {
+		opts.OccurredAt = start
+	}
+	m, err := newMapper(opts)
+	if err != nil {
+		return nil, fmt.Errorf("import: %w", err)
+	}
+	if h := r.Header(); h != nil {
+		if err := m.checkHeader(h, opts); err != nil {
+			return nil, fmt.Errorf("import: %w", err)
+		}
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	jobs := make(chan job, opts.Workers)
+	results := make(chan []RowResult, opts.Workers)
+	var wg sync.WaitGroup
+	for range opts.Workers {
+		wg.Go(func() {
+			for j := range jobs {
+				if j.done != nil {
+					results <- j.done
+					continue
+				}
+				results <- process(ctx, p, j.rows, opts)
+			}
+		})
+	}
+	sum := &Summary{}
+	bar := newBar(opts.Progress, opts.ExpectedRows)
+	collected := make(chan struct{})
+	go func() {
+		defer close(collected)
+		for rs := range results {
+			for _, r := range rs {
+				sum.add(r)
+				if opts.OnResult != nil {
+					opts.OnResult(r)
+				}
+			}
+			if bar != nil {
+				_ = bar.Add(len(rs))
+			}
+		}
+	}()
+
+	readErr := feed(ctx, r, m, opts, jobs, &sum.Rows)
+	close(jobs)
+	wg.Wait()
+	close(results)
+	<-collected
+	if bar != nil {
+		if readErr == nil {
+			_ = bar.Finish()
+		} else {
+			_ = bar.Exit()
+		}
+	}
+	slices.SortFunc(sum.Problems, func(a, b RowResult) int { return a.Line - b.Line })
+	sum.Elapsed = time.Since(start)
+	return sum, readErr
+}
+
+// feed reads, converts and batches rows until the end of the input.
+func feed(ctx context.Context, r Reader, m *mapper, opts Options, jobs chan<- job, rows *int) error {
+	var batch []row
+	var rejected []RowResult
+	send := func(j job) error {
+		select {
+		case jobs <- j:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	flush := func() error {
+		if len(rejected) > 0 {
+			if err := send(job{done: rejected}); err != nil {
+				return err
+			}
+			rejected = nil
+		}
+		if len(batch) > 0 {
+			if err := send(job{rows: batch}); err != nil {
+				return err
+			}
+			batch = nil
+		}
+		return nil
+	}
+	prefix := opts.SourceName + ":"
+	for {
+		rec, err := r.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			_ = flush()
+			return fmt.Errorf("import: read: %w", err)
+		}
+		*rows++
+		if rec.Err != nil {
+			rejected = append(rejected, RowResult{Line: rec.Line, Status: ingest.Rejected, Reason: rec.Err.Error()})
+			continue
+		}
+		mp, err := m.mapRecord(rec, opts)
+		if err != nil {
+			rr := RowResult{Line: rec.Line, Status: ingest.Rejected, Reason: err.Error()}
+			var re *rowError
+			if errors.As(err, &re) {
+				rr.Column, rr.Reason = re.column, re.reason
+			}
+			rejected = append(rejected, rr)
+			continue
+		}
+		key := mp.key
+		if key == "" {
+			key = mp.hash
+		}
+		id := prefix + key
+		raw, err := envelope(id, opts, mp.data)
+		if err != nil {
+			rejected = append(rejected, RowResult{Line: rec.Line, ID: id, Status: ingest.Rejected, Reason: err.Error()})
+			continue
+		}
+		batch = append(batch, row{line: rec.Line, id: id, raw: raw, columns: mp.columns})
+		if len(batch) >= opts.BatchSize {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return err
+	}
+	return ctx.Err()
+}
+
+func envelope(id string, opts Options, d *event.ProfileImported) ([]byte, error) {
+	data, err := json.Marshal(d)
+	if err != nil {
+		return nil, fmt.Errorf("cannot encode the row: %v", err)
+	}
+	return json.Marshal(event.Envelope{ID: id, Type: EventType, Source: EventSource, Tenant: opts.Tenant,
+		OccurredAt: opts.OccurredAt.UTC(), Data: data})
+}
+
+// process runs one batch through the pipeline, retrying rows that failed
+// transiently.
+func process(ctx context.Context, p Processor, rows []row, opts Options) []RowResult {
+	raws := make([][]byte, len(rows))
+	for i, r := range rows {
+		raws[i] = r.raw
+	}
+	res := p.Process(ctx, raws)
+	delay := opts.RetryBackoff
+	for attempt := 1; attempt <= opts.Retries; attempt++ {
+		var idx []int
+		for i, r := range res {
+			if r.Status == ingest.Failed {
+				idx = append(idx, i)
+			}
+		}
+		if len(idx) == 0 || ctx.Err() != nil {
+			break
+		}
+		select {
+		case <-time.After(delay):
+		case <-ctx.Done():
+		}
+		delay *= 4
+		sub := make([][]byte, len(idx))
+		for k, i := range idx {
+			sub[k] = raws[i]
+		}
+		again := p.Process(ctx, sub)
+		for k, i := range idx {
+			res[i] = again[k]
+		}
+	}
+	out := make([]RowResult, len(rows))
+	for i, r := range rows {
+		x := res[i]
+		rr := RowResult{Line: r.line, ID: r.id, Status: x.Status, Reason: x.Reason, CustomerID: x.CustomerID, Created: x.Created, Flagged: x.Flagged}
+		if rr.Status == "" {
+			rr.Status, rr.Reason = ingest.Failed, "no result from the pipeline"
+		}
+		if rr.Status == ingest.Rejected {
+			rr.Column, rr.Reason = columnOf(x.Reason, r.columns)
+		}
+		out[i] = rr
+	}
+	return out
+}
+
+// columnOf turns a pipeline reason about "data.<field>" into one naming the
+// column that fed the field.
+func columnOf(reason string, columns map[string]string) (string, string) {
+	rest, ok := strings.CutPrefix(reason, "data.")
+	if !ok {
+		return "", reason
+	}
+	field, msg, ok := strings.Cut(rest, ": ")
+	if !ok {
+		return "", reason
+	}
+	if col, ok := columns[field]; ok {
+		return col, msg
+	}
+	return "", reason
+}
+
+func newBar(w io.Writer, n int) *progressbar.ProgressBar {
+	if w == nil {
+		return nil
+	}
+	if n <= 0 {
+		n = -1
+	}
+	return progressbar.NewOptions64(int64(n),
+		progressbar.OptionSetWriter(w),
+		progressbar.OptionSetDescription("importing rows"),
+		progressbar.OptionShowCount(),
+		progressbar.OptionShowIts(),
+		progressbar.OptionSetItsString("rows"),
+		progressbar.OptionSetPredictTime(true),
+		progressbar.OptionThrottle(200*time.Millisecond),
+		progressbar.OptionOnCompletion(func() { fmt.Fprintln(w) }),
+	)
+}
