@@ -11,6 +11,7 @@ import (
 	"github.com/rapportcrm/rapport/ent"
 	"github.com/rapportcrm/rapport/internal/apikey"
 	"github.com/rapportcrm/rapport/internal/customer"
+	"github.com/rapportcrm/rapport/internal/merge"
 	"github.com/rapportcrm/rapport/internal/timeline"
 )
 
@@ -27,6 +28,7 @@ type Deps struct {
 	Customers *customer.Service
 	Timeline  *timeline.Service
 	APIKeys   *apikey.Service
+	Merges    *merge.Service
 	Hub       Subscriber
 }
 
@@ -37,12 +39,13 @@ type Resolver struct {
 	customers *customer.Service
 	timeline  *timeline.Service
 	apiKeys   *apikey.Service
+	merges    *merge.Service
 	hub       Subscriber
 }
 
 // New returns the root resolver.
 func New(d Deps) *Resolver {
-	return &Resolver{client: d.Client, dialect: d.Dialect, customers: d.Customers, timeline: d.Timeline, apiKeys: d.APIKeys, hub: d.Hub}
+	return &Resolver{client: d.Client, dialect: d.Dialect, customers: d.Customers, timeline: d.Timeline, apiKeys: d.APIKeys, merges: d.Merges, hub: d.Hub}
 }
 
 // customerOrNil loads a profile that may have been merged away or deleted.

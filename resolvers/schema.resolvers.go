@@ -7,7 +7,6 @@ package resolvers
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"time"
 
@@ -121,12 +120,31 @@ func (r *mutationResolver) AddActivity(ctx context.Context, input model.AddActiv
 
 // MergeCustomers is the resolver for the mergeCustomers field.
 func (r *mutationResolver) MergeCustomers(ctx context.Context, survivorID uuid.UUID, mergedIDs []uuid.UUID) (*model.MergeCustomersPayload, error) {
-	panic(fmt.Errorf("not implemented: MergeCustomers - mergeCustomers"))
+	rec, survivor, err := r.merges.Merge(ctx, survivorID, mergedIDs)
+	if err != nil {
+		return nil, err
+	}
+	// Entities read in the merge's transaction are unwrapped so their edges
+	// load through the client.
+	return &model.MergeCustomersPayload{Survivor: survivor.Unwrap(), MergeRecord: rec.Unwrap()}, nil
 }
 
 // UnmergeCustomer is the resolver for the unmergeCustomer field.
 func (r *mutationResolver) UnmergeCustomer(ctx context.Context, mergeRecordID uuid.UUID) (*model.UnmergeCustomerPayload, error) {
-	panic(fmt.Errorf("not implemented: UnmergeCustomer - unmergeCustomer"))
+	rec, survivor, restored, err := r.merges.Unmerge(ctx, mergeRecordID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*ent.CustomerProfile, 0, len(restored))
+	for _, p := range restored {
+		if p != nil {
+			out = append(out, p.Unwrap())
+		}
+	}
+	if survivor != nil {
+		survivor = survivor.Unwrap()
+	}
+	return &model.UnmergeCustomerPayload{MergeRecord: rec.Unwrap(), Survivor: survivor, Restored: out}, nil
 }
 
 // DismissDuplicateCandidate is the resolver for the dismissDuplicateCandidate field.

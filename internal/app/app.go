@@ -21,6 +21,7 @@ import (
 	"github.com/rapportcrm/rapport/internal/customer"
 	"github.com/rapportcrm/rapport/internal/database"
 	"github.com/rapportcrm/rapport/internal/ingest"
+	"github.com/rapportcrm/rapport/internal/merge"
 	"github.com/rapportcrm/rapport/internal/organization"
 	"github.com/rapportcrm/rapport/internal/outbox"
 	"github.com/rapportcrm/rapport/internal/pubsub"
@@ -148,7 +149,8 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	metrics := graph.NewMetrics()
 	a.handler = graph.NewServer(graph.ServerConfig{
 		Resolvers: resolvers.New(resolvers.Deps{
-			Client: db.Client, Dialect: db.Dialect, Customers: a.Customers, Timeline: a.Timeline, APIKeys: a.APIKeys, Hub: a.hub,
+			Client: db.Client, Dialect: db.Dialect, Customers: a.Customers, Timeline: a.Timeline, APIKeys: a.APIKeys,
+			Merges: merge.NewService(db.Client, db.Dialect, a.hub), Hub: a.hub,
 		}),
 		APIKeys:        a.APIKeys,
 		Events:         a.Ingest,
