@@ -19,8 +19,8 @@ import (
 	"github.com/rapportcrm/rapport/ent/predicate"
 	"github.com/rapportcrm/rapport/ent/schematype"
 	"github.com/rapportcrm/rapport/internal/apperr"
-	"github.com/rapportcrm/rapport/internal/outbox"
 	"github.com/rapportcrm/rapport/internal/audit"
+	"github.com/rapportcrm/rapport/internal/outbox"
 )
 
 // Unmerge undoes a merge in one transaction and returns the record, the
