@@ -68,10 +68,12 @@ func baseConfig(getenv func(string) string, c common, stderr io.Writer) app.Conf
 	maxDeliveries, _ := strconv.ParseInt(getenv("RAPPORT_EVENT_MAX_DELIVERIES"), 10, 64)
 	claimIdle, _ := time.ParseDuration(getenv("RAPPORT_EVENT_CLAIM_IDLE"))
 	batch, _ := strconv.Atoi(getenv("RAPPORT_EVENT_BATCH"))
+	workers, _ := strconv.Atoi(getenv("RAPPORT_EVENT_WORKERS"))
 	return app.Config{
 		EventMaxDeliveries: maxDeliveries,
 		EventClaimIdle:     claimIdle,
 		EventBatch:         batch,
+		EventWorkers:       workers,
 		DataDir:            c.dataDir,
 		DatabaseURL:        getenv("RAPPORT_DATABASE_URL"),
 		RedisURL:           getenv("RAPPORT_REDIS_URL"),

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 
@@ -44,7 +45,7 @@ type App struct {
 	hub       hub
 	redisHub  *pubsub.RedisHub
 	relay     *outbox.Relay
-	consumer  *bus.RedisConsumer
+	consumers []*bus.RedisConsumer
 	jobs      *jobs.Scheduler
 	stopBg    context.CancelFunc
 	bg        sync.WaitGroup
@@ -131,14 +132,26 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	a.Ingest = ingest.New(ingest.Config{Client: db.Client, Dialect: db.Dialect, Orgs: orgs, Publisher: a.hub,
 		OutboxWritten: a.relay.Notify, Logger: a.log})
 	if a.Redis != nil && !cfg.DisableConsumers {
-		a.consumer, err = bus.NewRedisConsumer(bus.RedisOptions{
-			Client: a.Redis, Batch: cfg.EventBatch, DeadStream: cfg.RedisPrefix + bus.DefaultDead,
-			Streams: []string{cfg.RedisPrefix + bus.StreamSCL, cfg.RedisPrefix + bus.StreamTeeTime, cfg.RedisPrefix + bus.StreamMessaging}, ClaimIdle: cfg.EventClaimIdle, MaxDeliveries: cfg.EventMaxDeliveries,
-			Logger: a.log, Handler: ingestHandler(a.Ingest),
-		})
-		if err != nil {
-			a.Close(ctx)
-			return nil, err
+		// Several consumers per replica keep the database busy while one
+		// of them waits on Redis or decodes; each is a member of the group.
+		workers := cfg.EventWorkers
+		if workers <= 0 {
+			workers = 2
+		}
+		host, _ := os.Hostname()
+		base := fmt.Sprintf("%s-%d-%s", host, os.Getpid(), uuid.NewString()[:8])
+		for i := range workers {
+			c, err := bus.NewRedisConsumer(bus.RedisOptions{
+				Client: a.Redis, Consumer: fmt.Sprintf("%s-%d", base, i), Batch: cfg.EventBatch,
+				Streams:   []string{cfg.RedisPrefix + bus.StreamSCL, cfg.RedisPrefix + bus.StreamTeeTime, cfg.RedisPrefix + bus.StreamMessaging},
+				ClaimIdle: cfg.EventClaimIdle, MaxDeliveries: cfg.EventMaxDeliveries,
+				DeadStream: cfg.RedisPrefix + bus.DefaultDead, Logger: a.log, Handler: ingestHandler(a.Ingest),
+			})
+			if err != nil {
+				a.Close(ctx)
+				return nil, err
+			}
+			a.consumers = append(a.consumers, c)
 		}
 	}
 	a.jobs = jobs.New(a.Redis, cfg.RedisPrefix, a.log)
@@ -252,8 +265,8 @@ func (a *App) startBackground() {
 	if a.relay != nil && !a.cfg.DisableConsumers {
 		run("outbox", a.relay.Run)
 	}
-	if a.consumer != nil {
-		run("events", a.consumer.Run)
+	for _, c := range a.consumers {
+		run("events", c.Run)
 	}
 	if !a.cfg.DisableConsumers {
 		a.jobs.Start()
@@ -266,8 +279,8 @@ func (a *App) startBackground() {
 	}
 }
 
-// Consumer is the Redis stream consumer, nil in the embedded mode.
-func (a *App) Consumer() *bus.RedisConsumer { return a.consumer }
+// Consumers are the Redis stream consumers, none in the embedded mode.
+func (a *App) Consumers() []*bus.RedisConsumer { return a.consumers }
 
 // Handler is the service's HTTP handler.
 func (a *App) Handler() http.Handler { return a.handler }

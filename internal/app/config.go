@@ -41,6 +41,8 @@ type Config struct {
 	EventClaimIdle time.Duration
 	// EventBatch is the most entries read and processed at once (default 500).
 	EventBatch int
+	// EventWorkers is the number of stream consumers per replica (default 2).
+	EventWorkers int
 	// RedisPrefix is put before every Redis stream and channel name
 	// (rapport:in:scl becomes <prefix>rapport:in:scl), so several
 	// deployments (or tests) can share one Redis.
