@@ -109,6 +109,17 @@ func TestStreamRedeliveryAndDeadLetters(t *testing.T) {
 	if !strings.Contains(reasons, "unknown event type") || !strings.Contains(reasons, "JSON") {
 		t.Errorf("dead-letter reasons: %s", reasons)
 	}
+	// The new profile was announced on the outbound stream, once.
+	eventually(t, 10*time.Second, "crm.profile.created on rapport:out", func() bool {
+		n, _ := rdb.XLen(context.Background(), tg.RedisPrefix+"rapport:out").Result()
+		return n == 1
+	})
+	out, _ := rdb.XRange(context.Background(), tg.RedisPrefix+"rapport:out", "-", "+").Result()
+	var produced map[string]any
+	_ = json.Unmarshal([]byte(fmt.Sprint(out[0].Values["event"])), &produced)
+	if produced["type"] != "crm.profile.created" || produced["id"] != out[0].Values["id"] {
+		t.Errorf("produced event: %v", out[0].Values)
+	}
 	d := s.ok(admin, `{ customers(search: "ria@club.co.za") { edges { node { activityCount30d bookingCount30d timeline { totalCount } } } } }`, nil)
 	node := get(d, "customers", "edges", 0, "node")
 	if str(node, "timeline", "totalCount") != "22" || str(node, "activityCount30d") != "22" || str(node, "bookingCount30d") != "20" {

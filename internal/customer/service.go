@@ -16,8 +16,13 @@ import (
 	"github.com/rapportcrm/rapport/ent/organization"
 	"github.com/rapportcrm/rapport/internal/apperr"
 	"github.com/rapportcrm/rapport/internal/identity"
+	"github.com/rapportcrm/rapport/internal/outbox"
 	"github.com/rapportcrm/rapport/internal/tenancy"
 )
+
+// EventCreated is the event produced for every new profile, whichever door
+// it came through (the API here, events and imports in the ingest pipeline).
+const EventCreated = "crm.profile.created"
 
 // Notifier is told, after commit, which profile changed.
 type Notifier interface {
@@ -112,6 +117,12 @@ func (s *Service) Create(ctx context.Context, in CreateInput) (*ent.CustomerProf
 			return err
 		}
 		if err := syncAliases(ctx, tx, p.ID, keys{}, want, sourceOr(in.Source)); err != nil {
+			return err
+		}
+		tid, _ := tenancy.FromContext(ctx)
+		if _, err := outbox.Write(ctx, tx, tid, EventCreated, map[string]any{
+			"customerId": p.ID, "source": sourceOr(in.Source), "keys": want,
+		}, s.now()); err != nil {
 			return err
 		}
 		created = p
