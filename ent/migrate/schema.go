@@ -215,11 +215,6 @@ var (
 				Unique:  false,
 				Columns: []*schema.Column{CustomerProfilesColumns[1], CustomerProfilesColumns[26]},
 			},
-			{
-				Name:    "customerprofile_tenant_id_last_activity_at",
-				Unique:  false,
-				Columns: []*schema.Column{CustomerProfilesColumns[1], CustomerProfilesColumns[20]},
-			},
 		},
 	}
 	// DuplicateCandidatesColumns holds the columns for the "duplicate_candidates" table.
