@@ -137,18 +137,15 @@ func Decide(keys Keys, owners Owners) Match {
 // Resolve finds the profile the keys belong to without changing anything:
 // the read-only side of identity resolution (resolveCustomer).
 func Resolve(ctx context.Context, c *ent.Client, dialectName string, keys Keys) (Match, error) {
-	// Raw statements run in a transaction, where the tenant setting that
-	// row-level security checks is set for them.
-	tx, err := c.Tx(ctx)
+	// A handful of keys: one ent query (an OR of index lookups) through the
+	// tenant-scoped driver, no transaction round trips. The bulk path with
+	// per-key probes is for batches.
+	_ = dialectName
+	owners, err := LookupOwners(ctx, c, "", keys.List())
 	if err != nil {
 		return Match{}, err
 	}
-	defer tx.Rollback()
-	owners, err := LookupOwners(ctx, tx.Client(), dialectName, keys.List())
-	if err != nil {
-		return Match{}, err
-	}
-	return Decide(keys, owners), tx.Commit()
+	return Decide(keys, owners), nil
 }
 
 // Pair orders two profile ids so a pair is stored once.
