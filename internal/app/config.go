@@ -39,9 +39,9 @@ type Config struct {
 	// EventClaimIdle is how long an entry may stay pending with a consumer
 	// before another replica reclaims it (default 30s).
 	EventClaimIdle time.Duration
-	// EventBatch is the most entries read and processed at once (default 500).
+	// EventBatch is the most entries read and processed at once (default 1000).
 	EventBatch int
-	// EventWorkers is the number of stream consumers per replica (default 2).
+	// EventWorkers is the number of stream consumers per replica (default 3).
 	EventWorkers int
 	// RedisPrefix is put before every Redis stream and channel name
 	// (rapport:in:scl becomes <prefix>rapport:in:scl), so several

@@ -574,15 +574,24 @@ func (p *Pipeline) afterCommit(ctx context.Context, post *postCommit) {
 	if p.cfg.Publisher == nil {
 		return
 	}
+	msgs := make([]pubsub.Message, 0, len(post.activities)+len(post.changed))
 	for _, a := range post.activities {
-		if err := p.cfg.Publisher.Publish(ctx, TimelineTopic(post.tenantID, a.CustomerID), activitiesJSON(a)); err != nil {
-			p.cfg.Logger.Warn("publish timeline update", "err", err)
-			return
-		}
+		msgs = append(msgs, pubsub.Message{Topic: TimelineTopic(post.tenantID, a.CustomerID), Body: activitiesJSON(a)})
 	}
 	for id := range post.changed {
-		if err := p.cfg.Publisher.Publish(ctx, pubsub.CustomerTopic(post.tenantID, id), []byte(id.String())); err != nil {
-			p.cfg.Logger.Warn("publish profile update", "err", err)
+		msgs = append(msgs, pubsub.Message{Topic: pubsub.CustomerTopic(post.tenantID, id), Body: []byte(id.String())})
+	}
+	if bp, ok := p.cfg.Publisher.(interface {
+		PublishMany(context.Context, []pubsub.Message) error
+	}); ok {
+		if err := bp.PublishMany(ctx, msgs); err != nil {
+			p.cfg.Logger.Warn("publish live updates", "err", err)
+		}
+		return
+	}
+	for _, m := range msgs {
+		if err := p.cfg.Publisher.Publish(ctx, m.Topic, m.Body); err != nil {
+			p.cfg.Logger.Warn("publish live updates", "err", err)
 			return
 		}
 	}

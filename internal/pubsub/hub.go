@@ -37,6 +37,21 @@ func (h LocalHub) Publish(_ context.Context, topic string, msg []byte) error {
 }
 
 // Subscribe subscribes to the broker.
+// PublishMany delivers several messages to local subscribers.
+func (h LocalHub) PublishMany(_ context.Context, msgs []Message) error {
+	for _, m := range msgs {
+		h.Broker.Publish(m.Topic, m.Body)
+	}
+	return nil
+}
+
+// Message is one message for PublishMany.
+type Message struct {
+	Topic string
+	Body  []byte
+}
+
+// Subscribe subscribes to topic on the local broker.
 func (h LocalHub) Subscribe(topic string) (<-chan []byte, func()) { return h.Broker.Subscribe(topic) }
 
 // CustomerChanged publishes that a profile changed (customer.Notifier).
@@ -111,6 +126,19 @@ func (h *RedisHub) Ready() <-chan struct{} { return h.ready }
 // included.
 func (h *RedisHub) Publish(ctx context.Context, topic string, msg []byte) error {
 	return h.o.Client.Publish(ctx, h.o.Prefix+topic, msg).Err()
+}
+
+// PublishMany publishes several messages in one pipelined round trip.
+func (h *RedisHub) PublishMany(ctx context.Context, msgs []Message) error {
+	if len(msgs) == 0 {
+		return nil
+	}
+	pipe := h.o.Client.Pipeline()
+	for _, m := range msgs {
+		pipe.Publish(ctx, h.o.Prefix+m.Topic, m.Body)
+	}
+	_, err := pipe.Exec(ctx)
+	return err
 }
 
 // Subscribe subscribes to topic on the local broker, which Run feeds.
