@@ -16,7 +16,7 @@ import (
 
 	"entgo.io/ent/dialect"
 	entsql "entgo.io/ent/dialect/sql"
-	_ "github.com/lib/pq" // PostgreSQL driver
+	"github.com/lib/pq"
 	"modernc.org/sqlite"
 
 	"github.com/rapportcrm/rapport/ent"
@@ -135,10 +135,13 @@ func OpenSQLite(ctx context.Context, pathOrDSN string, opts ...Option) (*DB, err
 // client carry the context's tenant in the rapport.tenant_id setting, which
 // the row-level security policies read.
 func OpenPostgres(ctx context.Context, databaseURL string, opts ...Option) (*DB, error) {
-	db, err := sql.Open("postgres", databaseURL)
+	// The wrapper lets each connection remember its tenant setting (see
+	// tenantConn), which saves a round trip per statement.
+	pc, err := pq.NewConnector(databaseURL)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("connect to postgres: %w", err)
 	}
+	db := sql.OpenDB(tenantConnector{Connector: pc})
 	db.SetMaxOpenConns(40)
 	db.SetMaxIdleConns(40)
 	db.SetConnMaxIdleTime(5 * time.Minute)
