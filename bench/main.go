@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -57,6 +58,7 @@ type config struct {
 	duration    time.Duration
 	clients     []int
 	skipSeed    bool
+	cpuProfile  string
 }
 
 // run prepares the data, starts the service and prints the measurements.
@@ -80,6 +82,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fmt.Fprintf(stdout, "service at %s; %s warm-up, %s measured per run; GOMAXPROCS %d (load generator and service share them)\n\n",
 		svc.addr, warmup, cfg.duration, runtime.GOMAXPROCS(0))
 	c := newClient(svc.addr, svc.token)
+	if cfg.cpuProfile != "" {
+		f, err := os.Create(cfg.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	var results []result
 	for _, sc := range scenarios(fx.samples) {
 		for _, n := range cfg.clients {
@@ -109,6 +122,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs.DurationVar(&cfg.duration, "duration", 10*time.Second, "measured time per scenario and client count")
 	clients := fs.String("clients", "1,16", "comma-separated numbers of concurrent clients")
 	fs.BoolVar(&cfg.skipSeed, "skip-seed", false, "measure whatever profiles exist; seed none")
+	fs.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured runs (service and load generator) to this file")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
