@@ -3,7 +3,6 @@ package customer
 import (
 	"context"
 	"fmt"
-	"strconv"
 
 	"github.com/google/uuid"
 
@@ -12,6 +11,7 @@ import (
 	"github.com/rapportcrm/rapport/ent/predicate"
 	"github.com/rapportcrm/rapport/ent/schematype"
 	"github.com/rapportcrm/rapport/internal/apperr"
+	"github.com/rapportcrm/rapport/internal/identity"
 )
 
 // keys are a profile's primary identity keys by kind; a missing kind has no key.
@@ -31,24 +31,7 @@ var keyFields = map[identityalias.Kind]string{
 }
 
 // keysOf reads the primary keys stored on a profile.
-func keysOf(p *ent.CustomerProfile) keys {
-	k := keys{}
-	put := func(kind identityalias.Kind, v *string) {
-		if v != nil && *v != "" {
-			k[kind] = *v
-		}
-	}
-	put(identityalias.KindAUTH_USER_ID, p.AuthUserID)
-	put(identityalias.KindEMAIL, p.Email)
-	put(identityalias.KindPHONE, p.PhoneNumber)
-	if p.SclMemberID != nil {
-		k[identityalias.KindSCL_MEMBER_ID] = strconv.FormatInt(*p.SclMemberID, 10)
-	}
-	put(identityalias.KindTEETIME_PLAYER_ID, p.TeetimePlayerID)
-	put(identityalias.KindMESSAGING_CONTACT_ID, p.MessagingContactID)
-	putExternal(k, p.ExternalIds)
-	return k
-}
+func keysOf(p *ent.CustomerProfile) keys { return keys(identity.KeysOf(p)) }
 
 func putExternal(k keys, e schematype.ExternalIDs) {
 	for kind, v := range map[identityalias.Kind]*string{

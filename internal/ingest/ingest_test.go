@@ -13,7 +13,6 @@ import (
 	"github.com/rapportcrm/rapport/ent/customerprofile"
 	"github.com/rapportcrm/rapport/ent/duplicatecandidate"
 	"github.com/rapportcrm/rapport/ent/synclog"
-	"github.com/rapportcrm/rapport/internal/audit"
 	"github.com/rapportcrm/rapport/internal/database"
 	"github.com/rapportcrm/rapport/internal/ingest"
 	"github.com/rapportcrm/rapport/internal/organization"
@@ -31,15 +30,7 @@ type fixture struct {
 func setup(t *testing.T, tg testenv.Target) *fixture {
 	t.Helper()
 	ctx := context.Background()
-	db, err := database.Open(ctx, tg.DatabaseURL, tg.DataDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if _, err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	db.Client.Use(audit.Hook())
+	db := testenv.Open(t, tg)
 	org, err := organization.Ensure(ctx, db.Client, "fairway", "Fairway Hills")
 	if err != nil {
 		t.Fatal(err)

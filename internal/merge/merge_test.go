@@ -26,7 +26,6 @@ import (
 	"github.com/rapportcrm/rapport/ent/schematype"
 	"github.com/rapportcrm/rapport/internal/apperr"
 	"github.com/rapportcrm/rapport/internal/audit"
-	"github.com/rapportcrm/rapport/internal/database"
 	"github.com/rapportcrm/rapport/internal/identity"
 	"github.com/rapportcrm/rapport/internal/merge"
 	"github.com/rapportcrm/rapport/internal/organization"
@@ -64,15 +63,7 @@ type fixture struct {
 func setup(t *testing.T, tg testenv.Target) *fixture {
 	t.Helper()
 	ctx := context.Background()
-	db, err := database.Open(ctx, tg.DatabaseURL, tg.DataDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if _, err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	db.Client.Use(audit.Hook())
+	db := testenv.Open(t, tg)
 	org, err := organization.Ensure(ctx, db.Client, "fairway", "Fairway Hills")
 	if err != nil {
 		t.Fatal(err)

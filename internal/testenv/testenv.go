@@ -18,6 +18,7 @@ import (
 	_ "github.com/lib/pq" // PostgreSQL driver
 	"github.com/redis/go-redis/v9"
 
+	"github.com/rapportcrm/rapport/internal/audit"
 	"github.com/rapportcrm/rapport/internal/database"
 )
 
@@ -172,4 +173,21 @@ func Redis(t testing.TB) (url, prefix string) {
 		}
 	})
 	return url, prefix
+}
+
+// Open opens the target's database, applies the migrations and installs the
+// audit hook, as the service does; it is closed when the test ends.
+func Open(t testing.TB, tg Target) *database.DB {
+	t.Helper()
+	ctx := context.Background()
+	db, err := database.Open(ctx, tg.DatabaseURL, tg.DataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if _, err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	db.Client.Use(audit.Hook())
+	return db
 }
