@@ -31,19 +31,27 @@ type scenario struct {
 const (
 	customerQuery = `query($id: ID!) { customer(id: $id) { id email displayName membershipTier } }`
 	searchQuery   = `query($q: String!) { customers(search: $q, first: 5) { totalCount edges { node { id email } } } }`
+	resolveQuery  = `query($e: String) { resolveCustomer(email: $e) { customer { id } matchedBy confidence } }`
 )
 
 // scenarios returns the measured calls over the sampled profiles. Bodies are
 // encoded up front so that the load generator, which shares the CPUs with
 // the service, spends as little as it can per request.
-func scenarios(samples []sample) []scenario {
+func scenarios(samples []sample, heavy string) []scenario {
 	byID := scenario{name: "customer(id)", check: checkCustomer}
 	search := scenario{name: "customers(search)", check: checkSearch}
+	resolve := scenario{name: "resolveCustomer", check: checkResolve}
 	for _, s := range samples {
 		byID.requests = append(byID.requests, request{graphQLBody(customerQuery, map[string]any{"id": s.id}), s.id})
 		search.requests = append(search.requests, request{graphQLBody(searchQuery, map[string]any{"q": s.email}), s.id})
+		resolve.requests = append(resolve.requests, request{graphQLBody(resolveQuery, map[string]any{"e": s.email}), s.id})
 	}
-	return []scenario{byID, search}
+	out := []scenario{byID, search, resolve}
+	if heavy != "" {
+		out = append(out, scenario{name: "timeline", check: checkTimeline,
+			requests: []request{{graphQLBody(timelineQuery, map[string]any{"id": heavy}), heavy}}})
+	}
+	return out
 }
 
 // graphQLBody encodes a GraphQL request with its variables.

@@ -94,7 +94,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		defer pprof.StopCPUProfile()
 	}
 	var results []result
-	for _, sc := range scenarios(fx.samples) {
+	for _, sc := range scenarios(fx.samples, fx.heavy) {
 		for _, n := range cfg.clients {
 			r := measure(ctx, c, sc, n, warmup, cfg.duration)
 			if err := ctx.Err(); err != nil {
@@ -196,6 +196,8 @@ func ping(ctx context.Context, dbURL string) error {
 type fixture struct {
 	orgID   uuid.UUID
 	samples []sample
+	// heavy is a customer with a long timeline.
+	heavy string
 }
 
 // prepare migrates, makes sure the bench tenant holds enough profiles and
@@ -232,7 +234,11 @@ func prepare(ctx context.Context, cfg config, stdout, stderr io.Writer) (fixture
 	if len(samples) == 0 {
 		return fixture{}, errors.New("the bench tenant has no profiles with an e-mail to measure; run without -skip-seed")
 	}
-	return fixture{orgID: org.ID, samples: samples}, nil
+	heavy, err := ensureHeavyCustomer(ctx, db.SQL, org.ID, samples[0].id, stdout)
+	if err != nil {
+		return fixture{}, err
+	}
+	return fixture{orgID: org.ID, samples: samples, heavy: heavy}, nil
 }
 
 // seedProfiles writes the missing profiles, then vacuums and analyzes: the
