@@ -98,6 +98,64 @@ type tenantConn struct {
 	// tenant is the session's rapport.tenant_id when known is true.
 	tenant string
 	known  bool
+	// stmts caches prepared statements of the tenantDriver's queries by
+	// their text (see prepared).
+	stmts map[string]driver.Stmt
+}
+
+// stmtCacheSize bounds the prepared statements kept per connection; the
+// service issues a few hundred distinct statements at most.
+const stmtCacheSize = 256
+
+// prepared returns a cached prepared statement for a statement the
+// tenantDriver issued with arguments. PostgreSQL then plans it once per
+// connection instead of on every execution (planning cost more than running
+// a lookup by key), and lib/pq sends one round trip instead of two (an
+// unnamed statement with arguments is parsed and described first).
+func (c *tenantConn) prepared(ctx context.Context, query string) (driver.Stmt, error) {
+	if st, ok := c.stmts[query]; ok {
+		return st, nil
+	}
+	if c.stmts == nil || len(c.stmts) >= stmtCacheSize {
+		c.closeStmts()
+		c.stmts = make(map[string]driver.Stmt)
+	}
+	st, err := c.conn.PrepareContext(ctx, query)
+	if err != nil {
+		// In a transaction a failed prepare has aborted it: report this
+		// error, not the abort a retry unprepared would meet.
+		return nil, err
+	}
+	c.stmts[query] = st
+	return st, nil
+}
+
+func (c *tenantConn) closeStmts() {
+	for q, st := range c.stmts {
+		_ = st.Close()
+		delete(c.stmts, q)
+	}
+}
+
+// dropStmt forgets a cached statement that failed in a way a fresh one may
+// not (a table changed under its cached plan: SQLSTATE 0A000).
+func (c *tenantConn) dropStmt(query string, err error) bool {
+	var pqe *pq.Error
+	if !errors.As(err, &pqe) || pqe.Code != "0A000" {
+		return false
+	}
+	if st, ok := c.stmts[query]; ok {
+		_ = st.Close()
+		delete(c.stmts, query)
+	}
+	return true
+}
+
+// cacheable reports whether a statement should run prepared: one the
+// tenantDriver issued, with arguments; session commands and set_config (no
+// arguments) stay simple queries.
+func cacheable(ctx context.Context, query string, args []driver.NamedValue) bool {
+	return len(args) > 0 && isTrusted(ctx) && !hasPrefixFold(query, "SET ") && !hasPrefixFold(query, "RESET ")
 }
 
 var _ pqConn = (*tenantConn)(nil)
@@ -135,11 +193,31 @@ func hasPrefixFold(s, prefix string) bool {
 
 func (c *tenantConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
 	c.untrustedQuery(ctx, query)
+	if cacheable(ctx, query, args) {
+		st, err := c.prepared(ctx, query)
+		if err != nil {
+			return nil, err
+		}
+		res, err := st.(driver.StmtExecContext).ExecContext(ctx, args)
+		if err == nil || !c.dropStmt(query, err) {
+			return res, err
+		}
+	}
 	return c.conn.ExecContext(ctx, query, args)
 }
 
 func (c *tenantConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
 	c.untrustedQuery(ctx, query)
+	if cacheable(ctx, query, args) {
+		st, err := c.prepared(ctx, query)
+		if err != nil {
+			return nil, err
+		}
+		rows, err := st.(driver.StmtQueryContext).QueryContext(ctx, args)
+		if err == nil || !c.dropStmt(query, err) {
+			return rows, err
+		}
+	}
 	return c.conn.QueryContext(ctx, query, args)
 }
 
@@ -170,6 +248,7 @@ func (c *tenantConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver
 
 func (c *tenantConn) Close() error {
 	c.forget()
+	c.closeStmts()
 	return c.conn.Close()
 }
 

@@ -144,3 +144,47 @@ func TestTenantSwitchOnOneConnection(t *testing.T) {
 	check("B last", ctxB, onlyB, 1)
 	check("A last", ctxA, onlyA, 1)
 }
+
+// TestStatementsArePreparedOncePerConnection: the driver's queries run as
+// prepared statements cached on the connection, so a repeated lookup is
+// planned once, and the cached statements keep answering per tenant.
+func TestStatementsArePreparedOncePerConnection(t *testing.T) {
+	if !testenv.Required() && testenvPostgresURL() == "" {
+		t.Skip("RAPPORT_TEST_DATABASE_URL not set")
+	}
+	tg := testenv.Postgres(t)
+	ctx := context.Background()
+	db, err := database.OpenPostgres(ctx, tg.DatabaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.SQL.SetMaxOpenConns(1)
+	orgA, _ := organization.Ensure(ctx, db.Client, "prep-a", "")
+	orgB, _ := organization.Ensure(ctx, db.Client, "prep-b", "")
+	ctxA, ctxB := tenancy.WithTenant(ctx, orgA.ID), tenancy.WithTenant(ctx, orgB.ID)
+	p := db.Client.CustomerProfile.Create().SetEmail("prep@x.co.za").SetSearchText("s").SaveX(ctxA)
+	prepared := func() int {
+		var n int
+		if err := db.SQL.QueryRowContext(ctx, "SELECT count(*) FROM pg_prepared_statements").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	db.Client.CustomerProfile.GetX(ctxA, p.ID)
+	before := prepared()
+	for range 5 {
+		if got := db.Client.CustomerProfile.GetX(ctxA, p.ID); got.ID != p.ID {
+			t.Fatal("wrong profile")
+		}
+		if n := db.Client.CustomerProfile.Query().CountX(ctxB); n != 0 {
+			t.Fatalf("tenant B sees %d of A's profiles through a cached statement", n)
+		}
+	}
+	if after := prepared(); after > before+1 {
+		t.Errorf("prepared statements grew from %d to %d for repeated queries", before, after)
+	}
+	if before == 0 {
+		t.Error("no prepared statement on the connection")
+	}
+}
