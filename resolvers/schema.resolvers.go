@@ -38,7 +38,7 @@ func (r *customerResolver) Timeline(ctx context.Context, obj *ent.CustomerProfil
 		return nil, err
 	}
 	return r.timeline.Query(obj.ID, timeline.Filter{Categories: categories, Types: types, Since: since, Until: until}).
-		Paginate(ctx, after, n, nil, nil,
+		Paginate(withoutPageInfoCount(ctx), after, n, nil, nil,
 			ent.WithActivityOrder(&ent.ActivityOrder{Field: ent.ActivityOrderFieldOccurredAt, Direction: entgql.OrderDirectionDesc}))
 }
 
@@ -214,7 +214,7 @@ func (r *queryResolver) Customers(ctx context.Context, after *entgql.Cursor[uuid
 	if len(orderBy) == 0 {
 		orderBy = []*ent.CustomerOrder{{Field: ent.CustomerProfileOrderFieldCreatedAt, Direction: entgql.OrderDirectionDesc}}
 	}
-	return q.Paginate(ctx, after, first, before, last,
+	return q.Paginate(withoutPageInfoCount(ctx), after, first, before, last,
 		ent.WithCustomerOrder(orderBy),
 		ent.WithCustomerFilter(where.Filter),
 	)
@@ -230,7 +230,7 @@ func (r *queryResolver) AuditLog(ctx context.Context, entityID *uuid.UUID, first
 	if entityID != nil {
 		q.Where(crmauditlog.EntityID(*entityID))
 	}
-	return q.Paginate(ctx, after, first, nil, nil,
+	return q.Paginate(withoutPageInfoCount(ctx), after, first, nil, nil,
 		ent.WithAuditLogEntryOrder(&ent.AuditLogEntryOrder{Field: ent.CrmAuditLogOrderFieldCreatedAt, Direction: entgql.OrderDirectionDesc}),
 	)
 }
@@ -307,7 +307,7 @@ func (r *queryResolver) DuplicateCandidates(ctx context.Context, first *int, aft
 		st = *status
 	}
 	return r.client.DuplicateCandidate.Query().Where(duplicatecandidate.StatusEQ(st)).
-		Paginate(ctx, after, n, nil, nil,
+		Paginate(withoutPageInfoCount(ctx), after, n, nil, nil,
 			ent.WithDuplicateCandidateOrder(&ent.DuplicateCandidateOrder{Field: ent.DuplicateCandidateOrderFieldCreatedAt, Direction: entgql.OrderDirectionDesc}))
 }
 
@@ -321,7 +321,7 @@ func (r *queryResolver) MergeRecords(ctx context.Context, customerID *uuid.UUID,
 	if customerID != nil {
 		q.Where(mergerecord.SurvivorID(*customerID))
 	}
-	return q.Paginate(ctx, after, n, nil, nil,
+	return q.Paginate(withoutPageInfoCount(ctx), after, n, nil, nil,
 		ent.WithMergeRecordOrder(&ent.MergeRecordOrder{Field: ent.MergeRecordOrderFieldCreatedAt, Direction: entgql.OrderDirectionDesc}))
 }
 
@@ -338,7 +338,7 @@ func (r *queryResolver) SyncLog(ctx context.Context, first *int, after *entgql.C
 	if source != nil {
 		q.Where(synclog.Source(strings.ToLower(strings.TrimSpace(*source))))
 	}
-	return q.Paginate(ctx, after, n, nil, nil,
+	return q.Paginate(withoutPageInfoCount(ctx), after, n, nil, nil,
 		ent.WithSyncLogEntryOrder(&ent.SyncLogEntryOrder{Field: ent.SyncLogOrderFieldProcessedAt, Direction: entgql.OrderDirectionDesc}))
 }
 
