@@ -27,6 +27,9 @@ import (
 	"github.com/rapportcrm/rapport/ent/organization"
 	"github.com/rapportcrm/rapport/ent/organizationmember"
 	"github.com/rapportcrm/rapport/ent/outboxevent"
+	"github.com/rapportcrm/rapport/ent/scorerun"
+	"github.com/rapportcrm/rapport/ent/segment"
+	"github.com/rapportcrm/rapport/ent/segmentmembership"
 	"github.com/rapportcrm/rapport/ent/synclog"
 
 	stdsql "database/sql"
@@ -59,6 +62,12 @@ type Client struct {
 	OrganizationMember *OrganizationMemberClient
 	// OutboxEvent is the client for interacting with the OutboxEvent builders.
 	OutboxEvent *OutboxEventClient
+	// ScoreRun is the client for interacting with the ScoreRun builders.
+	ScoreRun *ScoreRunClient
+	// Segment is the client for interacting with the Segment builders.
+	Segment *SegmentClient
+	// SegmentMembership is the client for interacting with the SegmentMembership builders.
+	SegmentMembership *SegmentMembershipClient
 	// SyncLog is the client for interacting with the SyncLog builders.
 	SyncLog *SyncLogClient
 }
@@ -83,6 +92,9 @@ func (c *Client) init() {
 	c.Organization = NewOrganizationClient(c.config)
 	c.OrganizationMember = NewOrganizationMemberClient(c.config)
 	c.OutboxEvent = NewOutboxEventClient(c.config)
+	c.ScoreRun = NewScoreRunClient(c.config)
+	c.Segment = NewSegmentClient(c.config)
+	c.SegmentMembership = NewSegmentMembershipClient(c.config)
 	c.SyncLog = NewSyncLogClient(c.config)
 }
 
@@ -187,6 +199,9 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		Organization:       NewOrganizationClient(cfg),
 		OrganizationMember: NewOrganizationMemberClient(cfg),
 		OutboxEvent:        NewOutboxEventClient(cfg),
+		ScoreRun:           NewScoreRunClient(cfg),
+		Segment:            NewSegmentClient(cfg),
+		SegmentMembership:  NewSegmentMembershipClient(cfg),
 		SyncLog:            NewSyncLogClient(cfg),
 	}, nil
 }
@@ -218,6 +233,9 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		Organization:       NewOrganizationClient(cfg),
 		OrganizationMember: NewOrganizationMemberClient(cfg),
 		OutboxEvent:        NewOutboxEventClient(cfg),
+		ScoreRun:           NewScoreRunClient(cfg),
+		Segment:            NewSegmentClient(cfg),
+		SegmentMembership:  NewSegmentMembershipClient(cfg),
 		SyncLog:            NewSyncLogClient(cfg),
 	}, nil
 }
@@ -250,7 +268,8 @@ func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
 		c.Activity, c.ApiKey, c.CrmAuditLog, c.CustomerNote, c.CustomerProfile,
 		c.DuplicateCandidate, c.IdentityAlias, c.MergeRecord, c.Organization,
-		c.OrganizationMember, c.OutboxEvent, c.SyncLog,
+		c.OrganizationMember, c.OutboxEvent, c.ScoreRun, c.Segment,
+		c.SegmentMembership, c.SyncLog,
 	} {
 		n.Use(hooks...)
 	}
@@ -262,7 +281,8 @@ func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
 		c.Activity, c.ApiKey, c.CrmAuditLog, c.CustomerNote, c.CustomerProfile,
 		c.DuplicateCandidate, c.IdentityAlias, c.MergeRecord, c.Organization,
-		c.OrganizationMember, c.OutboxEvent, c.SyncLog,
+		c.OrganizationMember, c.OutboxEvent, c.ScoreRun, c.Segment,
+		c.SegmentMembership, c.SyncLog,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -293,6 +313,12 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.OrganizationMember.mutate(ctx, m)
 	case *OutboxEventMutation:
 		return c.OutboxEvent.mutate(ctx, m)
+	case *ScoreRunMutation:
+		return c.ScoreRun.mutate(ctx, m)
+	case *SegmentMutation:
+		return c.Segment.mutate(ctx, m)
+	case *SegmentMembershipMutation:
+		return c.SegmentMembership.mutate(ctx, m)
 	case *SyncLogMutation:
 		return c.SyncLog.mutate(ctx, m)
 	default:
@@ -1019,6 +1045,22 @@ func (c *CustomerProfileClient) QueryActivities(_m *CustomerProfile) *ActivityQu
 			sqlgraph.From(customerprofile.Table, customerprofile.FieldID, id),
 			sqlgraph.To(activity.Table, activity.FieldID),
 			sqlgraph.Edge(sqlgraph.O2M, false, customerprofile.ActivitiesTable, customerprofile.ActivitiesColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QuerySegmentMemberships queries the segment_memberships edge of a CustomerProfile.
+func (c *CustomerProfileClient) QuerySegmentMemberships(_m *CustomerProfile) *SegmentMembershipQuery {
+	query := (&SegmentMembershipClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(customerprofile.Table, customerprofile.FieldID, id),
+			sqlgraph.To(segmentmembership.Table, segmentmembership.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, customerprofile.SegmentMembershipsTable, customerprofile.SegmentMembershipsColumn),
 		)
 		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
 		return fromV, nil
@@ -1907,6 +1949,459 @@ func (c *OutboxEventClient) mutate(ctx context.Context, m *OutboxEventMutation) 
 	}
 }
 
+// ScoreRunClient is a client for the ScoreRun schema.
+type ScoreRunClient struct {
+	config
+}
+
+// NewScoreRunClient returns a client for the ScoreRun from the given config.
+func NewScoreRunClient(c config) *ScoreRunClient {
+	return &ScoreRunClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `scorerun.Hooks(f(g(h())))`.
+func (c *ScoreRunClient) Use(hooks ...Hook) {
+	c.hooks.ScoreRun = append(c.hooks.ScoreRun, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `scorerun.Intercept(f(g(h())))`.
+func (c *ScoreRunClient) Intercept(interceptors ...Interceptor) {
+	c.inters.ScoreRun = append(c.inters.ScoreRun, interceptors...)
+}
+
+// Create returns a builder for creating a ScoreRun entity.
+func (c *ScoreRunClient) Create() *ScoreRunCreate {
+	mutation := newScoreRunMutation(c.config, OpCreate)
+	return &ScoreRunCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of ScoreRun entities.
+func (c *ScoreRunClient) CreateBulk(builders ...*ScoreRunCreate) *ScoreRunCreateBulk {
+	return &ScoreRunCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *ScoreRunClient) MapCreateBulk(slice any, setFunc func(*ScoreRunCreate, int)) *ScoreRunCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &ScoreRunCreateBulk{err: fmt.Errorf("calling to ScoreRunClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*ScoreRunCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &ScoreRunCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for ScoreRun.
+func (c *ScoreRunClient) Update() *ScoreRunUpdate {
+	mutation := newScoreRunMutation(c.config, OpUpdate)
+	return &ScoreRunUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *ScoreRunClient) UpdateOne(_m *ScoreRun) *ScoreRunUpdateOne {
+	mutation := newScoreRunMutation(c.config, OpUpdateOne, withScoreRun(_m))
+	return &ScoreRunUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *ScoreRunClient) UpdateOneID(id uuid.UUID) *ScoreRunUpdateOne {
+	mutation := newScoreRunMutation(c.config, OpUpdateOne, withScoreRunID(id))
+	return &ScoreRunUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for ScoreRun.
+func (c *ScoreRunClient) Delete() *ScoreRunDelete {
+	mutation := newScoreRunMutation(c.config, OpDelete)
+	return &ScoreRunDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *ScoreRunClient) DeleteOne(_m *ScoreRun) *ScoreRunDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *ScoreRunClient) DeleteOneID(id uuid.UUID) *ScoreRunDeleteOne {
+	builder := c.Delete().Where(scorerun.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &ScoreRunDeleteOne{builder}
+}
+
+// Query returns a query builder for ScoreRun.
+func (c *ScoreRunClient) Query() *ScoreRunQuery {
+	return &ScoreRunQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeScoreRun},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a ScoreRun entity by its id.
+func (c *ScoreRunClient) Get(ctx context.Context, id uuid.UUID) (*ScoreRun, error) {
+	return c.Query().Where(scorerun.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *ScoreRunClient) GetX(ctx context.Context, id uuid.UUID) *ScoreRun {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *ScoreRunClient) Hooks() []Hook {
+	hooks := c.hooks.ScoreRun
+	return append(hooks[:len(hooks):len(hooks)], scorerun.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *ScoreRunClient) Interceptors() []Interceptor {
+	inters := c.inters.ScoreRun
+	return append(inters[:len(inters):len(inters)], scorerun.Interceptors[:]...)
+}
+
+func (c *ScoreRunClient) mutate(ctx context.Context, m *ScoreRunMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&ScoreRunCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&ScoreRunUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&ScoreRunUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&ScoreRunDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown ScoreRun mutation op: %q", m.Op())
+	}
+}
+
+// SegmentClient is a client for the Segment schema.
+type SegmentClient struct {
+	config
+}
+
+// NewSegmentClient returns a client for the Segment from the given config.
+func NewSegmentClient(c config) *SegmentClient {
+	return &SegmentClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `segment.Hooks(f(g(h())))`.
+func (c *SegmentClient) Use(hooks ...Hook) {
+	c.hooks.Segment = append(c.hooks.Segment, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `segment.Intercept(f(g(h())))`.
+func (c *SegmentClient) Intercept(interceptors ...Interceptor) {
+	c.inters.Segment = append(c.inters.Segment, interceptors...)
+}
+
+// Create returns a builder for creating a Segment entity.
+func (c *SegmentClient) Create() *SegmentCreate {
+	mutation := newSegmentMutation(c.config, OpCreate)
+	return &SegmentCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of Segment entities.
+func (c *SegmentClient) CreateBulk(builders ...*SegmentCreate) *SegmentCreateBulk {
+	return &SegmentCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *SegmentClient) MapCreateBulk(slice any, setFunc func(*SegmentCreate, int)) *SegmentCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &SegmentCreateBulk{err: fmt.Errorf("calling to SegmentClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*SegmentCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &SegmentCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for Segment.
+func (c *SegmentClient) Update() *SegmentUpdate {
+	mutation := newSegmentMutation(c.config, OpUpdate)
+	return &SegmentUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *SegmentClient) UpdateOne(_m *Segment) *SegmentUpdateOne {
+	mutation := newSegmentMutation(c.config, OpUpdateOne, withSegment(_m))
+	return &SegmentUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *SegmentClient) UpdateOneID(id uuid.UUID) *SegmentUpdateOne {
+	mutation := newSegmentMutation(c.config, OpUpdateOne, withSegmentID(id))
+	return &SegmentUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for Segment.
+func (c *SegmentClient) Delete() *SegmentDelete {
+	mutation := newSegmentMutation(c.config, OpDelete)
+	return &SegmentDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *SegmentClient) DeleteOne(_m *Segment) *SegmentDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *SegmentClient) DeleteOneID(id uuid.UUID) *SegmentDeleteOne {
+	builder := c.Delete().Where(segment.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &SegmentDeleteOne{builder}
+}
+
+// Query returns a query builder for Segment.
+func (c *SegmentClient) Query() *SegmentQuery {
+	return &SegmentQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeSegment},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a Segment entity by its id.
+func (c *SegmentClient) Get(ctx context.Context, id uuid.UUID) (*Segment, error) {
+	return c.Query().Where(segment.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *SegmentClient) GetX(ctx context.Context, id uuid.UUID) *Segment {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryMemberships queries the memberships edge of a Segment.
+func (c *SegmentClient) QueryMemberships(_m *Segment) *SegmentMembershipQuery {
+	query := (&SegmentMembershipClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(segment.Table, segment.FieldID, id),
+			sqlgraph.To(segmentmembership.Table, segmentmembership.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, segment.MembershipsTable, segment.MembershipsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *SegmentClient) Hooks() []Hook {
+	hooks := c.hooks.Segment
+	return append(hooks[:len(hooks):len(hooks)], segment.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *SegmentClient) Interceptors() []Interceptor {
+	inters := c.inters.Segment
+	return append(inters[:len(inters):len(inters)], segment.Interceptors[:]...)
+}
+
+func (c *SegmentClient) mutate(ctx context.Context, m *SegmentMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&SegmentCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&SegmentUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&SegmentUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&SegmentDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown Segment mutation op: %q", m.Op())
+	}
+}
+
+// SegmentMembershipClient is a client for the SegmentMembership schema.
+type SegmentMembershipClient struct {
+	config
+}
+
+// NewSegmentMembershipClient returns a client for the SegmentMembership from the given config.
+func NewSegmentMembershipClient(c config) *SegmentMembershipClient {
+	return &SegmentMembershipClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `segmentmembership.Hooks(f(g(h())))`.
+func (c *SegmentMembershipClient) Use(hooks ...Hook) {
+	c.hooks.SegmentMembership = append(c.hooks.SegmentMembership, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `segmentmembership.Intercept(f(g(h())))`.
+func (c *SegmentMembershipClient) Intercept(interceptors ...Interceptor) {
+	c.inters.SegmentMembership = append(c.inters.SegmentMembership, interceptors...)
+}
+
+// Create returns a builder for creating a SegmentMembership entity.
+func (c *SegmentMembershipClient) Create() *SegmentMembershipCreate {
+	mutation := newSegmentMembershipMutation(c.config, OpCreate)
+	return &SegmentMembershipCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of SegmentMembership entities.
+func (c *SegmentMembershipClient) CreateBulk(builders ...*SegmentMembershipCreate) *SegmentMembershipCreateBulk {
+	return &SegmentMembershipCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *SegmentMembershipClient) MapCreateBulk(slice any, setFunc func(*SegmentMembershipCreate, int)) *SegmentMembershipCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &SegmentMembershipCreateBulk{err: fmt.Errorf("calling to SegmentMembershipClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*SegmentMembershipCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &SegmentMembershipCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for SegmentMembership.
+func (c *SegmentMembershipClient) Update() *SegmentMembershipUpdate {
+	mutation := newSegmentMembershipMutation(c.config, OpUpdate)
+	return &SegmentMembershipUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *SegmentMembershipClient) UpdateOne(_m *SegmentMembership) *SegmentMembershipUpdateOne {
+	mutation := newSegmentMembershipMutation(c.config, OpUpdateOne, withSegmentMembership(_m))
+	return &SegmentMembershipUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *SegmentMembershipClient) UpdateOneID(id int64) *SegmentMembershipUpdateOne {
+	mutation := newSegmentMembershipMutation(c.config, OpUpdateOne, withSegmentMembershipID(id))
+	return &SegmentMembershipUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for SegmentMembership.
+func (c *SegmentMembershipClient) Delete() *SegmentMembershipDelete {
+	mutation := newSegmentMembershipMutation(c.config, OpDelete)
+	return &SegmentMembershipDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *SegmentMembershipClient) DeleteOne(_m *SegmentMembership) *SegmentMembershipDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *SegmentMembershipClient) DeleteOneID(id int64) *SegmentMembershipDeleteOne {
+	builder := c.Delete().Where(segmentmembership.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &SegmentMembershipDeleteOne{builder}
+}
+
+// Query returns a query builder for SegmentMembership.
+func (c *SegmentMembershipClient) Query() *SegmentMembershipQuery {
+	return &SegmentMembershipQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeSegmentMembership},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a SegmentMembership entity by its id.
+func (c *SegmentMembershipClient) Get(ctx context.Context, id int64) (*SegmentMembership, error) {
+	return c.Query().Where(segmentmembership.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *SegmentMembershipClient) GetX(ctx context.Context, id int64) *SegmentMembership {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QuerySegment queries the segment edge of a SegmentMembership.
+func (c *SegmentMembershipClient) QuerySegment(_m *SegmentMembership) *SegmentQuery {
+	query := (&SegmentClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(segmentmembership.Table, segmentmembership.FieldID, id),
+			sqlgraph.To(segment.Table, segment.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, segmentmembership.SegmentTable, segmentmembership.SegmentColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryCustomer queries the customer edge of a SegmentMembership.
+func (c *SegmentMembershipClient) QueryCustomer(_m *SegmentMembership) *CustomerProfileQuery {
+	query := (&CustomerProfileClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(segmentmembership.Table, segmentmembership.FieldID, id),
+			sqlgraph.To(customerprofile.Table, customerprofile.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, segmentmembership.CustomerTable, segmentmembership.CustomerColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *SegmentMembershipClient) Hooks() []Hook {
+	hooks := c.hooks.SegmentMembership
+	return append(hooks[:len(hooks):len(hooks)], segmentmembership.Hooks[:]...)
+}
+
+// Interceptors returns the client interceptors.
+func (c *SegmentMembershipClient) Interceptors() []Interceptor {
+	inters := c.inters.SegmentMembership
+	return append(inters[:len(inters):len(inters)], segmentmembership.Interceptors[:]...)
+}
+
+func (c *SegmentMembershipClient) mutate(ctx context.Context, m *SegmentMembershipMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&SegmentMembershipCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&SegmentMembershipUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&SegmentMembershipUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&SegmentMembershipDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown SegmentMembership mutation op: %q", m.Op())
+	}
+}
+
 // SyncLogClient is a client for the SyncLog schema.
 type SyncLogClient struct {
 	config
@@ -2047,12 +2542,14 @@ type (
 	hooks struct {
 		Activity, ApiKey, CrmAuditLog, CustomerNote, CustomerProfile,
 		DuplicateCandidate, IdentityAlias, MergeRecord, Organization,
-		OrganizationMember, OutboxEvent, SyncLog []ent.Hook
+		OrganizationMember, OutboxEvent, ScoreRun, Segment, SegmentMembership,
+		SyncLog []ent.Hook
 	}
 	inters struct {
 		Activity, ApiKey, CrmAuditLog, CustomerNote, CustomerProfile,
 		DuplicateCandidate, IdentityAlias, MergeRecord, Organization,
-		OrganizationMember, OutboxEvent, SyncLog []ent.Interceptor
+		OrganizationMember, OutboxEvent, ScoreRun, Segment, SegmentMembership,
+		SyncLog []ent.Interceptor
 	}
 )
 

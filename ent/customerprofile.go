@@ -58,6 +58,20 @@ type CustomerProfile struct {
 	ChurnRiskScore *int `json:"churn_risk_score,omitempty"`
 	// cents
 	LifetimeValue int64 `json:"lifetime_value,omitempty"`
+	// HealthScore holds the value of the "health_score" field.
+	HealthScore *int `json:"health_score,omitempty"`
+	// HealthBand holds the value of the "health_band" field.
+	HealthBand *customerprofile.HealthBand `json:"health_band,omitempty"`
+	// ChurnRiskBaseline holds the value of the "churn_risk_baseline" field.
+	ChurnRiskBaseline *int `json:"churn_risk_baseline,omitempty"`
+	// ChurnRiskBaselineAt holds the value of the "churn_risk_baseline_at" field.
+	ChurnRiskBaselineAt *time.Time `json:"churn_risk_baseline_at,omitempty"`
+	// churn risk minus its weekly baseline
+	ChurnRiskTrend *int `json:"churn_risk_trend,omitempty"`
+	// ScoreComponents holds the value of the "score_components" field.
+	ScoreComponents schematype.ScoreComponents `json:"score_components,omitempty"`
+	// ScoresComputedAt holds the value of the "scores_computed_at" field.
+	ScoresComputedAt *time.Time `json:"scores_computed_at,omitempty"`
 	// LastActivityAt holds the value of the "last_activity_at" field.
 	LastActivityAt *time.Time `json:"last_activity_at,omitempty"`
 	// ActivityCount30d holds the value of the "activity_count_30d" field.
@@ -98,15 +112,18 @@ type CustomerProfileEdges struct {
 	Aliases []*IdentityAlias `json:"aliases,omitempty"`
 	// Activities holds the value of the activities edge.
 	Activities []*Activity `json:"activities,omitempty"`
+	// SegmentMemberships holds the value of the segment_memberships edge.
+	SegmentMemberships []*SegmentMembership `json:"segment_memberships,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [3]bool
+	loadedTypes [4]bool
 	// totalCount holds the count of the edges above.
 	totalCount [2]map[string]int
 
-	namedNotes      map[string][]*CustomerNote
-	namedAliases    map[string][]*IdentityAlias
-	namedActivities map[string][]*Activity
+	namedNotes              map[string][]*CustomerNote
+	namedAliases            map[string][]*IdentityAlias
+	namedActivities         map[string][]*Activity
+	namedSegmentMemberships map[string][]*SegmentMembership
 }
 
 // NotesOrErr returns the Notes value or an error if the edge
@@ -136,22 +153,31 @@ func (e CustomerProfileEdges) ActivitiesOrErr() ([]*Activity, error) {
 	return nil, &NotLoadedError{edge: "activities"}
 }
 
+// SegmentMembershipsOrErr returns the SegmentMemberships value or an error if the edge
+// was not loaded in eager-loading.
+func (e CustomerProfileEdges) SegmentMembershipsOrErr() ([]*SegmentMembership, error) {
+	if e.loadedTypes[3] {
+		return e.SegmentMemberships, nil
+	}
+	return nil, &NotLoadedError{edge: "segment_memberships"}
+}
+
 // scanValues returns the types for scanning values from sql.Rows.
 func (*CustomerProfile) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case customerprofile.FieldExternalIds, customerprofile.FieldTags, customerprofile.FieldAttributes:
+		case customerprofile.FieldExternalIds, customerprofile.FieldTags, customerprofile.FieldScoreComponents, customerprofile.FieldAttributes:
 			values[i] = new([]byte)
 		case customerprofile.FieldEmailOptIn, customerprofile.FieldSmsOptIn, customerprofile.FieldPushOptIn, customerprofile.FieldWhatsappOptIn:
 			values[i] = new(sql.NullBool)
 		case customerprofile.FieldHandicap:
 			values[i] = new(sql.NullFloat64)
-		case customerprofile.FieldSclMemberID, customerprofile.FieldEngagementScore, customerprofile.FieldChurnRiskScore, customerprofile.FieldLifetimeValue, customerprofile.FieldActivityCount30d, customerprofile.FieldBookingCount30d:
+		case customerprofile.FieldSclMemberID, customerprofile.FieldEngagementScore, customerprofile.FieldChurnRiskScore, customerprofile.FieldLifetimeValue, customerprofile.FieldHealthScore, customerprofile.FieldChurnRiskBaseline, customerprofile.FieldChurnRiskTrend, customerprofile.FieldActivityCount30d, customerprofile.FieldBookingCount30d:
 			values[i] = new(sql.NullInt64)
-		case customerprofile.FieldAuthUserID, customerprofile.FieldEmail, customerprofile.FieldPhoneNumber, customerprofile.FieldTeetimePlayerID, customerprofile.FieldMessagingContactID, customerprofile.FieldFirstName, customerprofile.FieldLastName, customerprofile.FieldDisplayName, customerprofile.FieldStatus, customerprofile.FieldLifecycleStage, customerprofile.FieldHomeClubID, customerprofile.FieldMembershipTier, customerprofile.FieldMembershipStatus, customerprofile.FieldSearchText:
+		case customerprofile.FieldAuthUserID, customerprofile.FieldEmail, customerprofile.FieldPhoneNumber, customerprofile.FieldTeetimePlayerID, customerprofile.FieldMessagingContactID, customerprofile.FieldFirstName, customerprofile.FieldLastName, customerprofile.FieldDisplayName, customerprofile.FieldStatus, customerprofile.FieldLifecycleStage, customerprofile.FieldHealthBand, customerprofile.FieldHomeClubID, customerprofile.FieldMembershipTier, customerprofile.FieldMembershipStatus, customerprofile.FieldSearchText:
 			values[i] = new(sql.NullString)
-		case customerprofile.FieldCreatedAt, customerprofile.FieldUpdatedAt, customerprofile.FieldLastActivityAt:
+		case customerprofile.FieldCreatedAt, customerprofile.FieldUpdatedAt, customerprofile.FieldChurnRiskBaselineAt, customerprofile.FieldScoresComputedAt, customerprofile.FieldLastActivityAt:
 			values[i] = new(sql.NullTime)
 		case customerprofile.FieldID, customerprofile.FieldTenantID:
 			values[i] = new(uuid.UUID)
@@ -305,6 +331,56 @@ func (_m *CustomerProfile) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.LifetimeValue = value.Int64
 			}
+		case customerprofile.FieldHealthScore:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field health_score", values[i])
+			} else if value.Valid {
+				_m.HealthScore = new(int)
+				*_m.HealthScore = int(value.Int64)
+			}
+		case customerprofile.FieldHealthBand:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field health_band", values[i])
+			} else if value.Valid {
+				_m.HealthBand = new(customerprofile.HealthBand)
+				*_m.HealthBand = customerprofile.HealthBand(value.String)
+			}
+		case customerprofile.FieldChurnRiskBaseline:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field churn_risk_baseline", values[i])
+			} else if value.Valid {
+				_m.ChurnRiskBaseline = new(int)
+				*_m.ChurnRiskBaseline = int(value.Int64)
+			}
+		case customerprofile.FieldChurnRiskBaselineAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field churn_risk_baseline_at", values[i])
+			} else if value.Valid {
+				_m.ChurnRiskBaselineAt = new(time.Time)
+				*_m.ChurnRiskBaselineAt = value.Time
+			}
+		case customerprofile.FieldChurnRiskTrend:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field churn_risk_trend", values[i])
+			} else if value.Valid {
+				_m.ChurnRiskTrend = new(int)
+				*_m.ChurnRiskTrend = int(value.Int64)
+			}
+		case customerprofile.FieldScoreComponents:
+			if value, ok := values[i].(*[]byte); !ok {
+				return fmt.Errorf("unexpected type %T for field score_components", values[i])
+			} else if value != nil && len(*value) > 0 {
+				if err := json.Unmarshal(*value, &_m.ScoreComponents); err != nil {
+					return fmt.Errorf("unmarshal field score_components: %w", err)
+				}
+			}
+		case customerprofile.FieldScoresComputedAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field scores_computed_at", values[i])
+			} else if value.Valid {
+				_m.ScoresComputedAt = new(time.Time)
+				*_m.ScoresComputedAt = value.Time
+			}
 		case customerprofile.FieldLastActivityAt:
 			if value, ok := values[i].(*sql.NullTime); !ok {
 				return fmt.Errorf("unexpected type %T for field last_activity_at", values[i])
@@ -418,6 +494,11 @@ func (_m *CustomerProfile) QueryActivities() *ActivityQuery {
 	return NewCustomerProfileClient(_m.config).QueryActivities(_m)
 }
 
+// QuerySegmentMemberships queries the "segment_memberships" edge of the CustomerProfile entity.
+func (_m *CustomerProfile) QuerySegmentMemberships() *SegmentMembershipQuery {
+	return NewCustomerProfileClient(_m.config).QuerySegmentMemberships(_m)
+}
+
 // Update returns a builder for updating this CustomerProfile.
 // Note that you need to call CustomerProfile.Unwrap() before calling this method if this CustomerProfile
 // was returned from a transaction, and the transaction was committed or rolled back.
@@ -519,6 +600,39 @@ func (_m *CustomerProfile) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("lifetime_value=")
 	builder.WriteString(fmt.Sprintf("%v", _m.LifetimeValue))
+	builder.WriteString(", ")
+	if v := _m.HealthScore; v != nil {
+		builder.WriteString("health_score=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
+	builder.WriteString(", ")
+	if v := _m.HealthBand; v != nil {
+		builder.WriteString("health_band=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
+	builder.WriteString(", ")
+	if v := _m.ChurnRiskBaseline; v != nil {
+		builder.WriteString("churn_risk_baseline=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
+	builder.WriteString(", ")
+	if v := _m.ChurnRiskBaselineAt; v != nil {
+		builder.WriteString("churn_risk_baseline_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	if v := _m.ChurnRiskTrend; v != nil {
+		builder.WriteString("churn_risk_trend=")
+		builder.WriteString(fmt.Sprintf("%v", *v))
+	}
+	builder.WriteString(", ")
+	builder.WriteString("score_components=")
+	builder.WriteString(fmt.Sprintf("%v", _m.ScoreComponents))
+	builder.WriteString(", ")
+	if v := _m.ScoresComputedAt; v != nil {
+		builder.WriteString("scores_computed_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
 	builder.WriteString(", ")
 	if v := _m.LastActivityAt; v != nil {
 		builder.WriteString("last_activity_at=")
@@ -641,6 +755,30 @@ func (_m *CustomerProfile) appendNamedActivities(name string, edges ...*Activity
 		_m.Edges.namedActivities[name] = []*Activity{}
 	} else {
 		_m.Edges.namedActivities[name] = append(_m.Edges.namedActivities[name], edges...)
+	}
+}
+
+// NamedSegmentMemberships returns the SegmentMemberships named value or an error if the edge was not
+// loaded in eager-loading with this name.
+func (_m *CustomerProfile) NamedSegmentMemberships(name string) ([]*SegmentMembership, error) {
+	if _m.Edges.namedSegmentMemberships == nil {
+		return nil, &NotLoadedError{edge: name}
+	}
+	nodes, ok := _m.Edges.namedSegmentMemberships[name]
+	if !ok {
+		return nil, &NotLoadedError{edge: name}
+	}
+	return nodes, nil
+}
+
+func (_m *CustomerProfile) appendNamedSegmentMemberships(name string, edges ...*SegmentMembership) {
+	if _m.Edges.namedSegmentMemberships == nil {
+		_m.Edges.namedSegmentMemberships = make(map[string][]*SegmentMembership)
+	}
+	if len(edges) == 0 {
+		_m.Edges.namedSegmentMemberships[name] = []*SegmentMembership{}
+	} else {
+		_m.Edges.namedSegmentMemberships[name] = append(_m.Edges.namedSegmentMemberships[name], edges...)
 	}
 }
 

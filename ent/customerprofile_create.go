@@ -18,6 +18,7 @@ import (
 	"github.com/rapportcrm/rapport/ent/customerprofile"
 	"github.com/rapportcrm/rapport/ent/identityalias"
 	"github.com/rapportcrm/rapport/ent/schematype"
+	"github.com/rapportcrm/rapport/ent/segmentmembership"
 )
 
 // CustomerProfileCreate is the builder for creating a CustomerProfile entity.
@@ -278,6 +279,104 @@ func (_c *CustomerProfileCreate) SetNillableLifetimeValue(v *int64) *CustomerPro
 	return _c
 }
 
+// SetHealthScore sets the "health_score" field.
+func (_c *CustomerProfileCreate) SetHealthScore(v int) *CustomerProfileCreate {
+	_c.mutation.SetHealthScore(v)
+	return _c
+}
+
+// SetNillableHealthScore sets the "health_score" field if the given value is not nil.
+func (_c *CustomerProfileCreate) SetNillableHealthScore(v *int) *CustomerProfileCreate {
+	if v != nil {
+		_c.SetHealthScore(*v)
+	}
+	return _c
+}
+
+// SetHealthBand sets the "health_band" field.
+func (_c *CustomerProfileCreate) SetHealthBand(v customerprofile.HealthBand) *CustomerProfileCreate {
+	_c.mutation.SetHealthBand(v)
+	return _c
+}
+
+// SetNillableHealthBand sets the "health_band" field if the given value is not nil.
+func (_c *CustomerProfileCreate) SetNillableHealthBand(v *customerprofile.HealthBand) *CustomerProfileCreate {
+	if v != nil {
+		_c.SetHealthBand(*v)
+	}
+	return _c
+}
+
+// SetChurnRiskBaseline sets the "churn_risk_baseline" field.
+func (_c *CustomerProfileCreate) SetChurnRiskBaseline(v int) *CustomerProfileCreate {
+	_c.mutation.SetChurnRiskBaseline(v)
+	return _c
+}
+
+// SetNillableChurnRiskBaseline sets the "churn_risk_baseline" field if the given value is not nil.
+func (_c *CustomerProfileCreate) SetNillableChurnRiskBaseline(v *int) *CustomerProfileCreate {
+	if v != nil {
+		_c.SetChurnRiskBaseline(*v)
+	}
+	return _c
+}
+
+// SetChurnRiskBaselineAt sets the "churn_risk_baseline_at" field.
+func (_c *CustomerProfileCreate) SetChurnRiskBaselineAt(v time.Time) *CustomerProfileCreate {
+	_c.mutation.SetChurnRiskBaselineAt(v)
+	return _c
+}
+
+// SetNillableChurnRiskBaselineAt sets the "churn_risk_baseline_at" field if the given value is not nil.
+func (_c *CustomerProfileCreate) SetNillableChurnRiskBaselineAt(v *time.Time) *CustomerProfileCreate {
+	if v != nil {
+		_c.SetChurnRiskBaselineAt(*v)
+	}
+	return _c
+}
+
+// SetChurnRiskTrend sets the "churn_risk_trend" field.
+func (_c *CustomerProfileCreate) SetChurnRiskTrend(v int) *CustomerProfileCreate {
+	_c.mutation.SetChurnRiskTrend(v)
+	return _c
+}
+
+// SetNillableChurnRiskTrend sets the "churn_risk_trend" field if the given value is not nil.
+func (_c *CustomerProfileCreate) SetNillableChurnRiskTrend(v *int) *CustomerProfileCreate {
+	if v != nil {
+		_c.SetChurnRiskTrend(*v)
+	}
+	return _c
+}
+
+// SetScoreComponents sets the "score_components" field.
+func (_c *CustomerProfileCreate) SetScoreComponents(v schematype.ScoreComponents) *CustomerProfileCreate {
+	_c.mutation.SetScoreComponents(v)
+	return _c
+}
+
+// SetNillableScoreComponents sets the "score_components" field if the given value is not nil.
+func (_c *CustomerProfileCreate) SetNillableScoreComponents(v *schematype.ScoreComponents) *CustomerProfileCreate {
+	if v != nil {
+		_c.SetScoreComponents(*v)
+	}
+	return _c
+}
+
+// SetScoresComputedAt sets the "scores_computed_at" field.
+func (_c *CustomerProfileCreate) SetScoresComputedAt(v time.Time) *CustomerProfileCreate {
+	_c.mutation.SetScoresComputedAt(v)
+	return _c
+}
+
+// SetNillableScoresComputedAt sets the "scores_computed_at" field if the given value is not nil.
+func (_c *CustomerProfileCreate) SetNillableScoresComputedAt(v *time.Time) *CustomerProfileCreate {
+	if v != nil {
+		_c.SetScoresComputedAt(*v)
+	}
+	return _c
+}
+
 // SetLastActivityAt sets the "last_activity_at" field.
 func (_c *CustomerProfileCreate) SetLastActivityAt(v time.Time) *CustomerProfileCreate {
 	_c.mutation.SetLastActivityAt(v)
@@ -511,6 +610,21 @@ func (_c *CustomerProfileCreate) AddActivities(v ...*Activity) *CustomerProfileC
 	return _c.AddActivityIDs(ids...)
 }
 
+// AddSegmentMembershipIDs adds the "segment_memberships" edge to the SegmentMembership entity by IDs.
+func (_c *CustomerProfileCreate) AddSegmentMembershipIDs(ids ...int64) *CustomerProfileCreate {
+	_c.mutation.AddSegmentMembershipIDs(ids...)
+	return _c
+}
+
+// AddSegmentMemberships adds the "segment_memberships" edges to the SegmentMembership entity.
+func (_c *CustomerProfileCreate) AddSegmentMemberships(v ...*SegmentMembership) *CustomerProfileCreate {
+	ids := make([]int64, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddSegmentMembershipIDs(ids...)
+}
+
 // Mutation returns the CustomerProfileMutation object of the builder.
 func (_c *CustomerProfileCreate) Mutation() *CustomerProfileMutation {
 	return _c.mutation
@@ -699,6 +813,21 @@ func (_c *CustomerProfileCreate) check() error {
 	if _, ok := _c.mutation.LifetimeValue(); !ok {
 		return &ValidationError{Name: "lifetime_value", err: errors.New(`ent: missing required field "CustomerProfile.lifetime_value"`)}
 	}
+	if v, ok := _c.mutation.HealthScore(); ok {
+		if err := customerprofile.HealthScoreValidator(v); err != nil {
+			return &ValidationError{Name: "health_score", err: fmt.Errorf(`ent: validator failed for field "CustomerProfile.health_score": %w`, err)}
+		}
+	}
+	if v, ok := _c.mutation.HealthBand(); ok {
+		if err := customerprofile.HealthBandValidator(v); err != nil {
+			return &ValidationError{Name: "health_band", err: fmt.Errorf(`ent: validator failed for field "CustomerProfile.health_band": %w`, err)}
+		}
+	}
+	if v, ok := _c.mutation.ChurnRiskTrend(); ok {
+		if err := customerprofile.ChurnRiskTrendValidator(v); err != nil {
+			return &ValidationError{Name: "churn_risk_trend", err: fmt.Errorf(`ent: validator failed for field "CustomerProfile.churn_risk_trend": %w`, err)}
+		}
+	}
 	if _, ok := _c.mutation.ActivityCount30d(); !ok {
 		return &ValidationError{Name: "activity_count_30d", err: errors.New(`ent: missing required field "CustomerProfile.activity_count_30d"`)}
 	}
@@ -857,6 +986,34 @@ func (_c *CustomerProfileCreate) createSpec() (*CustomerProfile, *sqlgraph.Creat
 		_spec.SetField(customerprofile.FieldLifetimeValue, field.TypeInt64, value)
 		_node.LifetimeValue = value
 	}
+	if value, ok := _c.mutation.HealthScore(); ok {
+		_spec.SetField(customerprofile.FieldHealthScore, field.TypeInt, value)
+		_node.HealthScore = &value
+	}
+	if value, ok := _c.mutation.HealthBand(); ok {
+		_spec.SetField(customerprofile.FieldHealthBand, field.TypeEnum, value)
+		_node.HealthBand = &value
+	}
+	if value, ok := _c.mutation.ChurnRiskBaseline(); ok {
+		_spec.SetField(customerprofile.FieldChurnRiskBaseline, field.TypeInt, value)
+		_node.ChurnRiskBaseline = &value
+	}
+	if value, ok := _c.mutation.ChurnRiskBaselineAt(); ok {
+		_spec.SetField(customerprofile.FieldChurnRiskBaselineAt, field.TypeTime, value)
+		_node.ChurnRiskBaselineAt = &value
+	}
+	if value, ok := _c.mutation.ChurnRiskTrend(); ok {
+		_spec.SetField(customerprofile.FieldChurnRiskTrend, field.TypeInt, value)
+		_node.ChurnRiskTrend = &value
+	}
+	if value, ok := _c.mutation.ScoreComponents(); ok {
+		_spec.SetField(customerprofile.FieldScoreComponents, field.TypeJSON, value)
+		_node.ScoreComponents = value
+	}
+	if value, ok := _c.mutation.ScoresComputedAt(); ok {
+		_spec.SetField(customerprofile.FieldScoresComputedAt, field.TypeTime, value)
+		_node.ScoresComputedAt = &value
+	}
 	if value, ok := _c.mutation.LastActivityAt(); ok {
 		_spec.SetField(customerprofile.FieldLastActivityAt, field.TypeTime, value)
 		_node.LastActivityAt = &value
@@ -950,6 +1107,22 @@ func (_c *CustomerProfileCreate) createSpec() (*CustomerProfile, *sqlgraph.Creat
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(activity.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.SegmentMembershipsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   customerprofile.SegmentMembershipsTable,
+			Columns: []string{customerprofile.SegmentMembershipsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(segmentmembership.FieldID, field.TypeInt64),
 			},
 		}
 		for _, k := range nodes {
@@ -1306,6 +1479,150 @@ func (u *CustomerProfileUpsert) UpdateLifetimeValue() *CustomerProfileUpsert {
 // AddLifetimeValue adds v to the "lifetime_value" field.
 func (u *CustomerProfileUpsert) AddLifetimeValue(v int64) *CustomerProfileUpsert {
 	u.Add(customerprofile.FieldLifetimeValue, v)
+	return u
+}
+
+// SetHealthScore sets the "health_score" field.
+func (u *CustomerProfileUpsert) SetHealthScore(v int) *CustomerProfileUpsert {
+	u.Set(customerprofile.FieldHealthScore, v)
+	return u
+}
+
+// UpdateHealthScore sets the "health_score" field to the value that was provided on create.
+func (u *CustomerProfileUpsert) UpdateHealthScore() *CustomerProfileUpsert {
+	u.SetExcluded(customerprofile.FieldHealthScore)
+	return u
+}
+
+// AddHealthScore adds v to the "health_score" field.
+func (u *CustomerProfileUpsert) AddHealthScore(v int) *CustomerProfileUpsert {
+	u.Add(customerprofile.FieldHealthScore, v)
+	return u
+}
+
+// ClearHealthScore clears the value of the "health_score" field.
+func (u *CustomerProfileUpsert) ClearHealthScore() *CustomerProfileUpsert {
+	u.SetNull(customerprofile.FieldHealthScore)
+	return u
+}
+
+// SetHealthBand sets the "health_band" field.
+func (u *CustomerProfileUpsert) SetHealthBand(v customerprofile.HealthBand) *CustomerProfileUpsert {
+	u.Set(customerprofile.FieldHealthBand, v)
+	return u
+}
+
+// UpdateHealthBand sets the "health_band" field to the value that was provided on create.
+func (u *CustomerProfileUpsert) UpdateHealthBand() *CustomerProfileUpsert {
+	u.SetExcluded(customerprofile.FieldHealthBand)
+	return u
+}
+
+// ClearHealthBand clears the value of the "health_band" field.
+func (u *CustomerProfileUpsert) ClearHealthBand() *CustomerProfileUpsert {
+	u.SetNull(customerprofile.FieldHealthBand)
+	return u
+}
+
+// SetChurnRiskBaseline sets the "churn_risk_baseline" field.
+func (u *CustomerProfileUpsert) SetChurnRiskBaseline(v int) *CustomerProfileUpsert {
+	u.Set(customerprofile.FieldChurnRiskBaseline, v)
+	return u
+}
+
+// UpdateChurnRiskBaseline sets the "churn_risk_baseline" field to the value that was provided on create.
+func (u *CustomerProfileUpsert) UpdateChurnRiskBaseline() *CustomerProfileUpsert {
+	u.SetExcluded(customerprofile.FieldChurnRiskBaseline)
+	return u
+}
+
+// AddChurnRiskBaseline adds v to the "churn_risk_baseline" field.
+func (u *CustomerProfileUpsert) AddChurnRiskBaseline(v int) *CustomerProfileUpsert {
+	u.Add(customerprofile.FieldChurnRiskBaseline, v)
+	return u
+}
+
+// ClearChurnRiskBaseline clears the value of the "churn_risk_baseline" field.
+func (u *CustomerProfileUpsert) ClearChurnRiskBaseline() *CustomerProfileUpsert {
+	u.SetNull(customerprofile.FieldChurnRiskBaseline)
+	return u
+}
+
+// SetChurnRiskBaselineAt sets the "churn_risk_baseline_at" field.
+func (u *CustomerProfileUpsert) SetChurnRiskBaselineAt(v time.Time) *CustomerProfileUpsert {
+	u.Set(customerprofile.FieldChurnRiskBaselineAt, v)
+	return u
+}
+
+// UpdateChurnRiskBaselineAt sets the "churn_risk_baseline_at" field to the value that was provided on create.
+func (u *CustomerProfileUpsert) UpdateChurnRiskBaselineAt() *CustomerProfileUpsert {
+	u.SetExcluded(customerprofile.FieldChurnRiskBaselineAt)
+	return u
+}
+
+// ClearChurnRiskBaselineAt clears the value of the "churn_risk_baseline_at" field.
+func (u *CustomerProfileUpsert) ClearChurnRiskBaselineAt() *CustomerProfileUpsert {
+	u.SetNull(customerprofile.FieldChurnRiskBaselineAt)
+	return u
+}
+
+// SetChurnRiskTrend sets the "churn_risk_trend" field.
+func (u *CustomerProfileUpsert) SetChurnRiskTrend(v int) *CustomerProfileUpsert {
+	u.Set(customerprofile.FieldChurnRiskTrend, v)
+	return u
+}
+
+// UpdateChurnRiskTrend sets the "churn_risk_trend" field to the value that was provided on create.
+func (u *CustomerProfileUpsert) UpdateChurnRiskTrend() *CustomerProfileUpsert {
+	u.SetExcluded(customerprofile.FieldChurnRiskTrend)
+	return u
+}
+
+// AddChurnRiskTrend adds v to the "churn_risk_trend" field.
+func (u *CustomerProfileUpsert) AddChurnRiskTrend(v int) *CustomerProfileUpsert {
+	u.Add(customerprofile.FieldChurnRiskTrend, v)
+	return u
+}
+
+// ClearChurnRiskTrend clears the value of the "churn_risk_trend" field.
+func (u *CustomerProfileUpsert) ClearChurnRiskTrend() *CustomerProfileUpsert {
+	u.SetNull(customerprofile.FieldChurnRiskTrend)
+	return u
+}
+
+// SetScoreComponents sets the "score_components" field.
+func (u *CustomerProfileUpsert) SetScoreComponents(v schematype.ScoreComponents) *CustomerProfileUpsert {
+	u.Set(customerprofile.FieldScoreComponents, v)
+	return u
+}
+
+// UpdateScoreComponents sets the "score_components" field to the value that was provided on create.
+func (u *CustomerProfileUpsert) UpdateScoreComponents() *CustomerProfileUpsert {
+	u.SetExcluded(customerprofile.FieldScoreComponents)
+	return u
+}
+
+// ClearScoreComponents clears the value of the "score_components" field.
+func (u *CustomerProfileUpsert) ClearScoreComponents() *CustomerProfileUpsert {
+	u.SetNull(customerprofile.FieldScoreComponents)
+	return u
+}
+
+// SetScoresComputedAt sets the "scores_computed_at" field.
+func (u *CustomerProfileUpsert) SetScoresComputedAt(v time.Time) *CustomerProfileUpsert {
+	u.Set(customerprofile.FieldScoresComputedAt, v)
+	return u
+}
+
+// UpdateScoresComputedAt sets the "scores_computed_at" field to the value that was provided on create.
+func (u *CustomerProfileUpsert) UpdateScoresComputedAt() *CustomerProfileUpsert {
+	u.SetExcluded(customerprofile.FieldScoresComputedAt)
+	return u
+}
+
+// ClearScoresComputedAt clears the value of the "scores_computed_at" field.
+func (u *CustomerProfileUpsert) ClearScoresComputedAt() *CustomerProfileUpsert {
+	u.SetNull(customerprofile.FieldScoresComputedAt)
 	return u
 }
 
@@ -1920,6 +2237,174 @@ func (u *CustomerProfileUpsertOne) AddLifetimeValue(v int64) *CustomerProfileUps
 func (u *CustomerProfileUpsertOne) UpdateLifetimeValue() *CustomerProfileUpsertOne {
 	return u.Update(func(s *CustomerProfileUpsert) {
 		s.UpdateLifetimeValue()
+	})
+}
+
+// SetHealthScore sets the "health_score" field.
+func (u *CustomerProfileUpsertOne) SetHealthScore(v int) *CustomerProfileUpsertOne {
+	return u.Update(func(s *CustomerProfileUpsert) {
+		s.SetHealthScore(v)
+	})
+}
+
+// AddHealthScore adds v to the "health_score" field.
+func (u *CustomerProfileUpsertOne) AddHealthScore(v int) *CustomerProfileUpsertOne {
+	return u.Update(func(s *CustomerProfileUpsert) {
+		s.AddHealthScore(v)
+	})
+}
+
+// UpdateHealthScore sets the "health_score" field to the value that was provided on create.
+func (u *CustomerProfileUpsertOne) UpdateHealthScore() *CustomerProfileUpsertOne {
+	return u.Update(func(s *CustomerProfileUpsert) {
+		s.UpdateHealthScore()
+	})
+}
+
+// ClearHealthScore clears the value of the "health_score" field.
+func (u *CustomerProfileUpsertOne) ClearHealthScore() *CustomerProfileUpsertOne {
+	return u.Update(func(s *CustomerProfileUpsert) {
+		s.ClearHealthScore()
+	})
+}
+
+// SetHealthBand sets the "health_band" field.
+func (u *CustomerProfileUpsertOne) SetHealthBand(v customerprofile.HealthBand) *CustomerProfileUpsertOne {
+	return u.Update(func(s *CustomerProfileUpsert) {
+		s.SetHealthBand(v)
+	})
+}
+
+// UpdateHealthBand sets the "health_band" field to the value that was provided on create.
+func (u *CustomerProfileUpsertOne) UpdateHealthBand() *CustomerProfileUpsertOne {
+	return u.Update(func(s *CustomerProfileUpsert) {
+		s.UpdateHealthBand()
+	})
+}
+
+// ClearHealthBand clears the value of the "health_band" field.
+func (u *CustomerProfileUpsertOne) ClearHealthBand() *CustomerProfileUpsertOne {
+	return u.Update(func(s *CustomerProfileUpsert) {
+		s.ClearHealthBand()
+	})
+}
+
+// SetChurnRiskBaseline sets the "churn_risk_baseline" field.
+func (u *CustomerProfileUpsertOne) SetChurnRiskBaseline(v int) *CustomerProfileUpsertOne {
+	return u.Update(func(s *CustomerProfileUpsert) {
+		s.SetChurnRiskBaseline(v)
+	})
+}
+
+// AddChurnRiskBaseline adds v to the "churn_risk_baseline" field.
+func (u *CustomerProfileUpsertOne) AddChurnRiskBaseline(v int) *CustomerProfileUpsertOne {
+	return u.Update(func(s *CustomerProfileUpsert) {
+		s.AddChurnRiskBaseline(v)
+	})
+}
+
+// UpdateChurnRiskBaseline sets the "churn_risk_baseline" field to the value that was provided on create.
+func (u *CustomerProfileUpsertOne) UpdateChurnRiskBaseline() *CustomerProfileUpsertOne {
+	return u.Update(func(s *CustomerProfileUpsert) {
+		s.UpdateChurnRiskBaseline()
+	})
+}
+
+// ClearChurnRiskBaseline clears the value of the "churn_risk_baseline" field.
+func (u *CustomerProfileUpsertOne) ClearChurnRiskBaseline() *CustomerProfileUpsertOne {
+	return u.Update(func(s *CustomerProfileUpsert) {
+		s.ClearChurnRiskBaseline()
+	})
+}
+
+// SetChurnRiskBaselineAt sets the "churn_risk_baseline_at" field.
+func (u *CustomerProfileUpsertOne) SetChurnRiskBaselineAt(v time.Time) *CustomerProfileUpsertOne {
+	return u.Update(func(s *CustomerProfileUpsert) {
+		s.SetChurnRiskBaselineAt(v)
+	})
+}
+
+// UpdateChurnRiskBaselineAt sets the "churn_risk_baseline_at" field to the value that was provided on create.
+func (u *CustomerProfileUpsertOne) UpdateChurnRiskBaselineAt() *CustomerProfileUpsertOne {
+	return u.Update(func(s *CustomerProfileUpsert) {
+		s.UpdateChurnRiskBaselineAt()
+	})
+}
+
+// ClearChurnRiskBaselineAt clears the value of the "churn_risk_baseline_at" field.
+func (u *CustomerProfileUpsertOne) ClearChurnRiskBaselineAt() *CustomerProfileUpsertOne {
+	return u.Update(func(s *CustomerProfileUpsert) {
+		s.ClearChurnRiskBaselineAt()
+	})
+}
+
+// SetChurnRiskTrend sets the "churn_risk_trend" field.
+func (u *CustomerProfileUpsertOne) SetChurnRiskTrend(v int) *CustomerProfileUpsertOne {
+	return u.Update(func(s *CustomerProfileUpsert) {
+		s.SetChurnRiskTrend(v)
+	})
+}
+
+// AddChurnRiskTrend adds v to the "churn_risk_trend" field.
+func (u *CustomerProfileUpsertOne) AddChurnRiskTrend(v int) *CustomerProfileUpsertOne {
+	return u.Update(func(s *CustomerProfileUpsert) {
+		s.AddChurnRiskTrend(v)
+	})
+}
+
+// UpdateChurnRiskTrend sets the "churn_risk_trend" field to the value that was provided on create.
+func (u *CustomerProfileUpsertOne) UpdateChurnRiskTrend() *CustomerProfileUpsertOne {
+	return u.Update(func(s *CustomerProfileUpsert) {
+		s.UpdateChurnRiskTrend()
+	})
+}
+
+// ClearChurnRiskTrend clears the value of the "churn_risk_trend" field.
+func (u *CustomerProfileUpsertOne) ClearChurnRiskTrend() *CustomerProfileUpsertOne {
+	return u.Update(func(s *CustomerProfileUpsert) {
+		s.ClearChurnRiskTrend()
+	})
+}
+
+// SetScoreComponents sets the "score_components" field.
+func (u *CustomerProfileUpsertOne) SetScoreComponents(v schematype.ScoreComponents) *CustomerProfileUpsertOne {
+	return u.Update(func(s *CustomerProfileUpsert) {
+		s.SetScoreComponents(v)
+	})
+}
+
+// UpdateScoreComponents sets the "score_components" field to the value that was provided on create.
+func (u *CustomerProfileUpsertOne) UpdateScoreComponents() *CustomerProfileUpsertOne {
+	return u.Update(func(s *CustomerProfileUpsert) {
+		s.UpdateScoreComponents()
+	})
+}
+
+// ClearScoreComponents clears the value of the "score_components" field.
+func (u *CustomerProfileUpsertOne) ClearScoreComponents() *CustomerProfileUpsertOne {
+	return u.Update(func(s *CustomerProfileUpsert) {
+		s.ClearScoreComponents()
+	})
+}
+
+// SetScoresComputedAt sets the "scores_computed_at" field.
+func (u *CustomerProfileUpsertOne) SetScoresComputedAt(v time.Time) *CustomerProfileUpsertOne {
+	return u.Update(func(s *CustomerProfileUpsert) {
+		s.SetScoresComputedAt(v)
+	})
+}
+
+// UpdateScoresComputedAt sets the "scores_computed_at" field to the value that was provided on create.
+func (u *CustomerProfileUpsertOne) UpdateScoresComputedAt() *CustomerProfileUpsertOne {
+	return u.Update(func(s *CustomerProfileUpsert) {
+		s.UpdateScoresComputedAt()
+	})
+}
+
+// ClearScoresComputedAt clears the value of the "scores_computed_at" field.
+func (u *CustomerProfileUpsertOne) ClearScoresComputedAt() *CustomerProfileUpsertOne {
+	return u.Update(func(s *CustomerProfileUpsert) {
+		s.ClearScoresComputedAt()
 	})
 }
 
@@ -2736,6 +3221,174 @@ func (u *CustomerProfileUpsertBulk) AddLifetimeValue(v int64) *CustomerProfileUp
 func (u *CustomerProfileUpsertBulk) UpdateLifetimeValue() *CustomerProfileUpsertBulk {
 	return u.Update(func(s *CustomerProfileUpsert) {
 		s.UpdateLifetimeValue()
+	})
+}
+
+// SetHealthScore sets the "health_score" field.
+func (u *CustomerProfileUpsertBulk) SetHealthScore(v int) *CustomerProfileUpsertBulk {
+	return u.Update(func(s *CustomerProfileUpsert) {
+		s.SetHealthScore(v)
+	})
+}
+
+// AddHealthScore adds v to the "health_score" field.
+func (u *CustomerProfileUpsertBulk) AddHealthScore(v int) *CustomerProfileUpsertBulk {
+	return u.Update(func(s *CustomerProfileUpsert) {
+		s.AddHealthScore(v)
+	})
+}
+
+// UpdateHealthScore sets the "health_score" field to the value that was provided on create.
+func (u *CustomerProfileUpsertBulk) UpdateHealthScore() *CustomerProfileUpsertBulk {
+	return u.Update(func(s *CustomerProfileUpsert) {
+		s.UpdateHealthScore()
+	})
+}
+
+// ClearHealthScore clears the value of the "health_score" field.
+func (u *CustomerProfileUpsertBulk) ClearHealthScore() *CustomerProfileUpsertBulk {
+	return u.Update(func(s *CustomerProfileUpsert) {
+		s.ClearHealthScore()
+	})
+}
+
+// SetHealthBand sets the "health_band" field.
+func (u *CustomerProfileUpsertBulk) SetHealthBand(v customerprofile.HealthBand) *CustomerProfileUpsertBulk {
+	return u.Update(func(s *CustomerProfileUpsert) {
+		s.SetHealthBand(v)
+	})
+}
+
+// UpdateHealthBand sets the "health_band" field to the value that was provided on create.
+func (u *CustomerProfileUpsertBulk) UpdateHealthBand() *CustomerProfileUpsertBulk {
+	return u.Update(func(s *CustomerProfileUpsert) {
+		s.UpdateHealthBand()
+	})
+}
+
+// ClearHealthBand clears the value of the "health_band" field.
+func (u *CustomerProfileUpsertBulk) ClearHealthBand() *CustomerProfileUpsertBulk {
+	return u.Update(func(s *CustomerProfileUpsert) {
+		s.ClearHealthBand()
+	})
+}
+
+// SetChurnRiskBaseline sets the "churn_risk_baseline" field.
+func (u *CustomerProfileUpsertBulk) SetChurnRiskBaseline(v int) *CustomerProfileUpsertBulk {
+	return u.Update(func(s *CustomerProfileUpsert) {
+		s.SetChurnRiskBaseline(v)
+	})
+}
+
+// AddChurnRiskBaseline adds v to the "churn_risk_baseline" field.
+func (u *CustomerProfileUpsertBulk) AddChurnRiskBaseline(v int) *CustomerProfileUpsertBulk {
+	return u.Update(func(s *CustomerProfileUpsert) {
+		s.AddChurnRiskBaseline(v)
+	})
+}
+
+// UpdateChurnRiskBaseline sets the "churn_risk_baseline" field to the value that was provided on create.
+func (u *CustomerProfileUpsertBulk) UpdateChurnRiskBaseline() *CustomerProfileUpsertBulk {
+	return u.Update(func(s *CustomerProfileUpsert) {
+		s.UpdateChurnRiskBaseline()
+	})
+}
+
+// ClearChurnRiskBaseline clears the value of the "churn_risk_baseline" field.
+func (u *CustomerProfileUpsertBulk) ClearChurnRiskBaseline() *CustomerProfileUpsertBulk {
+	return u.Update(func(s *CustomerProfileUpsert) {
+		s.ClearChurnRiskBaseline()
+	})
+}
+
+// SetChurnRiskBaselineAt sets the "churn_risk_baseline_at" field.
+func (u *CustomerProfileUpsertBulk) SetChurnRiskBaselineAt(v time.Time) *CustomerProfileUpsertBulk {
+	return u.Update(func(s *CustomerProfileUpsert) {
+		s.SetChurnRiskBaselineAt(v)
+	})
+}
+
+// UpdateChurnRiskBaselineAt sets the "churn_risk_baseline_at" field to the value that was provided on create.
+func (u *CustomerProfileUpsertBulk) UpdateChurnRiskBaselineAt() *CustomerProfileUpsertBulk {
+	return u.Update(func(s *CustomerProfileUpsert) {
+		s.UpdateChurnRiskBaselineAt()
+	})
+}
+
+// ClearChurnRiskBaselineAt clears the value of the "churn_risk_baseline_at" field.
+func (u *CustomerProfileUpsertBulk) ClearChurnRiskBaselineAt() *CustomerProfileUpsertBulk {
+	return u.Update(func(s *CustomerProfileUpsert) {
+		s.ClearChurnRiskBaselineAt()
+	})
+}
+
+// SetChurnRiskTrend sets the "churn_risk_trend" field.
+func (u *CustomerProfileUpsertBulk) SetChurnRiskTrend(v int) *CustomerProfileUpsertBulk {
+	return u.Update(func(s *CustomerProfileUpsert) {
+		s.SetChurnRiskTrend(v)
+	})
+}
+
+// AddChurnRiskTrend adds v to the "churn_risk_trend" field.
+func (u *CustomerProfileUpsertBulk) AddChurnRiskTrend(v int) *CustomerProfileUpsertBulk {
+	return u.Update(func(s *CustomerProfileUpsert) {
+		s.AddChurnRiskTrend(v)
+	})
+}
+
+// UpdateChurnRiskTrend sets the "churn_risk_trend" field to the value that was provided on create.
+func (u *CustomerProfileUpsertBulk) UpdateChurnRiskTrend() *CustomerProfileUpsertBulk {
+	return u.Update(func(s *CustomerProfileUpsert) {
+		s.UpdateChurnRiskTrend()
+	})
+}
+
+// ClearChurnRiskTrend clears the value of the "churn_risk_trend" field.
+func (u *CustomerProfileUpsertBulk) ClearChurnRiskTrend() *CustomerProfileUpsertBulk {
+	return u.Update(func(s *CustomerProfileUpsert) {
+		s.ClearChurnRiskTrend()
+	})
+}
+
+// SetScoreComponents sets the "score_components" field.
+func (u *CustomerProfileUpsertBulk) SetScoreComponents(v schematype.ScoreComponents) *CustomerProfileUpsertBulk {
+	return u.Update(func(s *CustomerProfileUpsert) {
+		s.SetScoreComponents(v)
+	})
+}
+
+// UpdateScoreComponents sets the "score_components" field to the value that was provided on create.
+func (u *CustomerProfileUpsertBulk) UpdateScoreComponents() *CustomerProfileUpsertBulk {
+	return u.Update(func(s *CustomerProfileUpsert) {
+		s.UpdateScoreComponents()
+	})
+}
+
+// ClearScoreComponents clears the value of the "score_components" field.
+func (u *CustomerProfileUpsertBulk) ClearScoreComponents() *CustomerProfileUpsertBulk {
+	return u.Update(func(s *CustomerProfileUpsert) {
+		s.ClearScoreComponents()
+	})
+}
+
+// SetScoresComputedAt sets the "scores_computed_at" field.
+func (u *CustomerProfileUpsertBulk) SetScoresComputedAt(v time.Time) *CustomerProfileUpsertBulk {
+	return u.Update(func(s *CustomerProfileUpsert) {
+		s.SetScoresComputedAt(v)
+	})
+}
+
+// UpdateScoresComputedAt sets the "scores_computed_at" field to the value that was provided on create.
+func (u *CustomerProfileUpsertBulk) UpdateScoresComputedAt() *CustomerProfileUpsertBulk {
+	return u.Update(func(s *CustomerProfileUpsert) {
+		s.UpdateScoresComputedAt()
+	})
+}
+
+// ClearScoresComputedAt clears the value of the "scores_computed_at" field.
+func (u *CustomerProfileUpsertBulk) ClearScoresComputedAt() *CustomerProfileUpsertBulk {
+	return u.Update(func(s *CustomerProfileUpsert) {
+		s.ClearScoresComputedAt()
 	})
 }
 

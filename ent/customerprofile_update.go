@@ -19,6 +19,7 @@ import (
 	"github.com/rapportcrm/rapport/ent/identityalias"
 	"github.com/rapportcrm/rapport/ent/predicate"
 	"github.com/rapportcrm/rapport/ent/schematype"
+	"github.com/rapportcrm/rapport/ent/segmentmembership"
 )
 
 // CustomerProfileUpdate is the builder for updating CustomerProfile entities.
@@ -363,6 +364,167 @@ func (_u *CustomerProfileUpdate) AddLifetimeValue(v int64) *CustomerProfileUpdat
 	return _u
 }
 
+// SetHealthScore sets the "health_score" field.
+func (_u *CustomerProfileUpdate) SetHealthScore(v int) *CustomerProfileUpdate {
+	_u.mutation.ResetHealthScore()
+	_u.mutation.SetHealthScore(v)
+	return _u
+}
+
+// SetNillableHealthScore sets the "health_score" field if the given value is not nil.
+func (_u *CustomerProfileUpdate) SetNillableHealthScore(v *int) *CustomerProfileUpdate {
+	if v != nil {
+		_u.SetHealthScore(*v)
+	}
+	return _u
+}
+
+// AddHealthScore adds value to the "health_score" field.
+func (_u *CustomerProfileUpdate) AddHealthScore(v int) *CustomerProfileUpdate {
+	_u.mutation.AddHealthScore(v)
+	return _u
+}
+
+// ClearHealthScore clears the value of the "health_score" field.
+func (_u *CustomerProfileUpdate) ClearHealthScore() *CustomerProfileUpdate {
+	_u.mutation.ClearHealthScore()
+	return _u
+}
+
+// SetHealthBand sets the "health_band" field.
+func (_u *CustomerProfileUpdate) SetHealthBand(v customerprofile.HealthBand) *CustomerProfileUpdate {
+	_u.mutation.SetHealthBand(v)
+	return _u
+}
+
+// SetNillableHealthBand sets the "health_band" field if the given value is not nil.
+func (_u *CustomerProfileUpdate) SetNillableHealthBand(v *customerprofile.HealthBand) *CustomerProfileUpdate {
+	if v != nil {
+		_u.SetHealthBand(*v)
+	}
+	return _u
+}
+
+// ClearHealthBand clears the value of the "health_band" field.
+func (_u *CustomerProfileUpdate) ClearHealthBand() *CustomerProfileUpdate {
+	_u.mutation.ClearHealthBand()
+	return _u
+}
+
+// SetChurnRiskBaseline sets the "churn_risk_baseline" field.
+func (_u *CustomerProfileUpdate) SetChurnRiskBaseline(v int) *CustomerProfileUpdate {
+	_u.mutation.ResetChurnRiskBaseline()
+	_u.mutation.SetChurnRiskBaseline(v)
+	return _u
+}
+
+// SetNillableChurnRiskBaseline sets the "churn_risk_baseline" field if the given value is not nil.
+func (_u *CustomerProfileUpdate) SetNillableChurnRiskBaseline(v *int) *CustomerProfileUpdate {
+	if v != nil {
+		_u.SetChurnRiskBaseline(*v)
+	}
+	return _u
+}
+
+// AddChurnRiskBaseline adds value to the "churn_risk_baseline" field.
+func (_u *CustomerProfileUpdate) AddChurnRiskBaseline(v int) *CustomerProfileUpdate {
+	_u.mutation.AddChurnRiskBaseline(v)
+	return _u
+}
+
+// ClearChurnRiskBaseline clears the value of the "churn_risk_baseline" field.
+func (_u *CustomerProfileUpdate) ClearChurnRiskBaseline() *CustomerProfileUpdate {
+	_u.mutation.ClearChurnRiskBaseline()
+	return _u
+}
+
+// SetChurnRiskBaselineAt sets the "churn_risk_baseline_at" field.
+func (_u *CustomerProfileUpdate) SetChurnRiskBaselineAt(v time.Time) *CustomerProfileUpdate {
+	_u.mutation.SetChurnRiskBaselineAt(v)
+	return _u
+}
+
+// SetNillableChurnRiskBaselineAt sets the "churn_risk_baseline_at" field if the given value is not nil.
+func (_u *CustomerProfileUpdate) SetNillableChurnRiskBaselineAt(v *time.Time) *CustomerProfileUpdate {
+	if v != nil {
+		_u.SetChurnRiskBaselineAt(*v)
+	}
+	return _u
+}
+
+// ClearChurnRiskBaselineAt clears the value of the "churn_risk_baseline_at" field.
+func (_u *CustomerProfileUpdate) ClearChurnRiskBaselineAt() *CustomerProfileUpdate {
+	_u.mutation.ClearChurnRiskBaselineAt()
+	return _u
+}
+
+// SetChurnRiskTrend sets the "churn_risk_trend" field.
+func (_u *CustomerProfileUpdate) SetChurnRiskTrend(v int) *CustomerProfileUpdate {
+	_u.mutation.ResetChurnRiskTrend()
+	_u.mutation.SetChurnRiskTrend(v)
+	return _u
+}
+
+// SetNillableChurnRiskTrend sets the "churn_risk_trend" field if the given value is not nil.
+func (_u *CustomerProfileUpdate) SetNillableChurnRiskTrend(v *int) *CustomerProfileUpdate {
+	if v != nil {
+		_u.SetChurnRiskTrend(*v)
+	}
+	return _u
+}
+
+// AddChurnRiskTrend adds value to the "churn_risk_trend" field.
+func (_u *CustomerProfileUpdate) AddChurnRiskTrend(v int) *CustomerProfileUpdate {
+	_u.mutation.AddChurnRiskTrend(v)
+	return _u
+}
+
+// ClearChurnRiskTrend clears the value of the "churn_risk_trend" field.
+func (_u *CustomerProfileUpdate) ClearChurnRiskTrend() *CustomerProfileUpdate {
+	_u.mutation.ClearChurnRiskTrend()
+	return _u
+}
+
+// SetScoreComponents sets the "score_components" field.
+func (_u *CustomerProfileUpdate) SetScoreComponents(v schematype.ScoreComponents) *CustomerProfileUpdate {
+	_u.mutation.SetScoreComponents(v)
+	return _u
+}
+
+// SetNillableScoreComponents sets the "score_components" field if the given value is not nil.
+func (_u *CustomerProfileUpdate) SetNillableScoreComponents(v *schematype.ScoreComponents) *CustomerProfileUpdate {
+	if v != nil {
+		_u.SetScoreComponents(*v)
+	}
+	return _u
+}
+
+// ClearScoreComponents clears the value of the "score_components" field.
+func (_u *CustomerProfileUpdate) ClearScoreComponents() *CustomerProfileUpdate {
+	_u.mutation.ClearScoreComponents()
+	return _u
+}
+
+// SetScoresComputedAt sets the "scores_computed_at" field.
+func (_u *CustomerProfileUpdate) SetScoresComputedAt(v time.Time) *CustomerProfileUpdate {
+	_u.mutation.SetScoresComputedAt(v)
+	return _u
+}
+
+// SetNillableScoresComputedAt sets the "scores_computed_at" field if the given value is not nil.
+func (_u *CustomerProfileUpdate) SetNillableScoresComputedAt(v *time.Time) *CustomerProfileUpdate {
+	if v != nil {
+		_u.SetScoresComputedAt(*v)
+	}
+	return _u
+}
+
+// ClearScoresComputedAt clears the value of the "scores_computed_at" field.
+func (_u *CustomerProfileUpdate) ClearScoresComputedAt() *CustomerProfileUpdate {
+	_u.mutation.ClearScoresComputedAt()
+	return _u
+}
+
 // SetLastActivityAt sets the "last_activity_at" field.
 func (_u *CustomerProfileUpdate) SetLastActivityAt(v time.Time) *CustomerProfileUpdate {
 	_u.mutation.SetLastActivityAt(v)
@@ -639,6 +801,21 @@ func (_u *CustomerProfileUpdate) AddActivities(v ...*Activity) *CustomerProfileU
 	return _u.AddActivityIDs(ids...)
 }
 
+// AddSegmentMembershipIDs adds the "segment_memberships" edge to the SegmentMembership entity by IDs.
+func (_u *CustomerProfileUpdate) AddSegmentMembershipIDs(ids ...int64) *CustomerProfileUpdate {
+	_u.mutation.AddSegmentMembershipIDs(ids...)
+	return _u
+}
+
+// AddSegmentMemberships adds the "segment_memberships" edges to the SegmentMembership entity.
+func (_u *CustomerProfileUpdate) AddSegmentMemberships(v ...*SegmentMembership) *CustomerProfileUpdate {
+	ids := make([]int64, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddSegmentMembershipIDs(ids...)
+}
+
 // Mutation returns the CustomerProfileMutation object of the builder.
 func (_u *CustomerProfileUpdate) Mutation() *CustomerProfileMutation {
 	return _u.mutation
@@ -705,6 +882,27 @@ func (_u *CustomerProfileUpdate) RemoveActivities(v ...*Activity) *CustomerProfi
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveActivityIDs(ids...)
+}
+
+// ClearSegmentMemberships clears all "segment_memberships" edges to the SegmentMembership entity.
+func (_u *CustomerProfileUpdate) ClearSegmentMemberships() *CustomerProfileUpdate {
+	_u.mutation.ClearSegmentMemberships()
+	return _u
+}
+
+// RemoveSegmentMembershipIDs removes the "segment_memberships" edge to SegmentMembership entities by IDs.
+func (_u *CustomerProfileUpdate) RemoveSegmentMembershipIDs(ids ...int64) *CustomerProfileUpdate {
+	_u.mutation.RemoveSegmentMembershipIDs(ids...)
+	return _u
+}
+
+// RemoveSegmentMemberships removes "segment_memberships" edges to SegmentMembership entities.
+func (_u *CustomerProfileUpdate) RemoveSegmentMemberships(v ...*SegmentMembership) *CustomerProfileUpdate {
+	ids := make([]int64, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveSegmentMembershipIDs(ids...)
 }
 
 // Save executes the query and returns the number of nodes affected by the update operation.
@@ -809,6 +1007,21 @@ func (_u *CustomerProfileUpdate) check() error {
 	if v, ok := _u.mutation.ChurnRiskScore(); ok {
 		if err := customerprofile.ChurnRiskScoreValidator(v); err != nil {
 			return &ValidationError{Name: "churn_risk_score", err: fmt.Errorf(`ent: validator failed for field "CustomerProfile.churn_risk_score": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.HealthScore(); ok {
+		if err := customerprofile.HealthScoreValidator(v); err != nil {
+			return &ValidationError{Name: "health_score", err: fmt.Errorf(`ent: validator failed for field "CustomerProfile.health_score": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.HealthBand(); ok {
+		if err := customerprofile.HealthBandValidator(v); err != nil {
+			return &ValidationError{Name: "health_band", err: fmt.Errorf(`ent: validator failed for field "CustomerProfile.health_band": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.ChurnRiskTrend(); ok {
+		if err := customerprofile.ChurnRiskTrendValidator(v); err != nil {
+			return &ValidationError{Name: "churn_risk_trend", err: fmt.Errorf(`ent: validator failed for field "CustomerProfile.churn_risk_trend": %w`, err)}
 		}
 	}
 	if v, ok := _u.mutation.ActivityCount30d(); ok {
@@ -960,6 +1173,57 @@ func (_u *CustomerProfileUpdate) sqlSave(ctx context.Context) (_node int, err er
 	}
 	if value, ok := _u.mutation.AddedLifetimeValue(); ok {
 		_spec.AddField(customerprofile.FieldLifetimeValue, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.HealthScore(); ok {
+		_spec.SetField(customerprofile.FieldHealthScore, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedHealthScore(); ok {
+		_spec.AddField(customerprofile.FieldHealthScore, field.TypeInt, value)
+	}
+	if _u.mutation.HealthScoreCleared() {
+		_spec.ClearField(customerprofile.FieldHealthScore, field.TypeInt)
+	}
+	if value, ok := _u.mutation.HealthBand(); ok {
+		_spec.SetField(customerprofile.FieldHealthBand, field.TypeEnum, value)
+	}
+	if _u.mutation.HealthBandCleared() {
+		_spec.ClearField(customerprofile.FieldHealthBand, field.TypeEnum)
+	}
+	if value, ok := _u.mutation.ChurnRiskBaseline(); ok {
+		_spec.SetField(customerprofile.FieldChurnRiskBaseline, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedChurnRiskBaseline(); ok {
+		_spec.AddField(customerprofile.FieldChurnRiskBaseline, field.TypeInt, value)
+	}
+	if _u.mutation.ChurnRiskBaselineCleared() {
+		_spec.ClearField(customerprofile.FieldChurnRiskBaseline, field.TypeInt)
+	}
+	if value, ok := _u.mutation.ChurnRiskBaselineAt(); ok {
+		_spec.SetField(customerprofile.FieldChurnRiskBaselineAt, field.TypeTime, value)
+	}
+	if _u.mutation.ChurnRiskBaselineAtCleared() {
+		_spec.ClearField(customerprofile.FieldChurnRiskBaselineAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.ChurnRiskTrend(); ok {
+		_spec.SetField(customerprofile.FieldChurnRiskTrend, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedChurnRiskTrend(); ok {
+		_spec.AddField(customerprofile.FieldChurnRiskTrend, field.TypeInt, value)
+	}
+	if _u.mutation.ChurnRiskTrendCleared() {
+		_spec.ClearField(customerprofile.FieldChurnRiskTrend, field.TypeInt)
+	}
+	if value, ok := _u.mutation.ScoreComponents(); ok {
+		_spec.SetField(customerprofile.FieldScoreComponents, field.TypeJSON, value)
+	}
+	if _u.mutation.ScoreComponentsCleared() {
+		_spec.ClearField(customerprofile.FieldScoreComponents, field.TypeJSON)
+	}
+	if value, ok := _u.mutation.ScoresComputedAt(); ok {
+		_spec.SetField(customerprofile.FieldScoresComputedAt, field.TypeTime, value)
+	}
+	if _u.mutation.ScoresComputedAtCleared() {
+		_spec.ClearField(customerprofile.FieldScoresComputedAt, field.TypeTime)
 	}
 	if value, ok := _u.mutation.LastActivityAt(); ok {
 		_spec.SetField(customerprofile.FieldLastActivityAt, field.TypeTime, value)
@@ -1155,6 +1419,51 @@ func (_u *CustomerProfileUpdate) sqlSave(ctx context.Context) (_node int, err er
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(activity.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.SegmentMembershipsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   customerprofile.SegmentMembershipsTable,
+			Columns: []string{customerprofile.SegmentMembershipsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(segmentmembership.FieldID, field.TypeInt64),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedSegmentMembershipsIDs(); len(nodes) > 0 && !_u.mutation.SegmentMembershipsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   customerprofile.SegmentMembershipsTable,
+			Columns: []string{customerprofile.SegmentMembershipsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(segmentmembership.FieldID, field.TypeInt64),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.SegmentMembershipsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   customerprofile.SegmentMembershipsTable,
+			Columns: []string{customerprofile.SegmentMembershipsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(segmentmembership.FieldID, field.TypeInt64),
 			},
 		}
 		for _, k := range nodes {
@@ -1512,6 +1821,167 @@ func (_u *CustomerProfileUpdateOne) AddLifetimeValue(v int64) *CustomerProfileUp
 	return _u
 }
 
+// SetHealthScore sets the "health_score" field.
+func (_u *CustomerProfileUpdateOne) SetHealthScore(v int) *CustomerProfileUpdateOne {
+	_u.mutation.ResetHealthScore()
+	_u.mutation.SetHealthScore(v)
+	return _u
+}
+
+// SetNillableHealthScore sets the "health_score" field if the given value is not nil.
+func (_u *CustomerProfileUpdateOne) SetNillableHealthScore(v *int) *CustomerProfileUpdateOne {
+	if v != nil {
+		_u.SetHealthScore(*v)
+	}
+	return _u
+}
+
+// AddHealthScore adds value to the "health_score" field.
+func (_u *CustomerProfileUpdateOne) AddHealthScore(v int) *CustomerProfileUpdateOne {
+	_u.mutation.AddHealthScore(v)
+	return _u
+}
+
+// ClearHealthScore clears the value of the "health_score" field.
+func (_u *CustomerProfileUpdateOne) ClearHealthScore() *CustomerProfileUpdateOne {
+	_u.mutation.ClearHealthScore()
+	return _u
+}
+
+// SetHealthBand sets the "health_band" field.
+func (_u *CustomerProfileUpdateOne) SetHealthBand(v customerprofile.HealthBand) *CustomerProfileUpdateOne {
+	_u.mutation.SetHealthBand(v)
+	return _u
+}
+
+// SetNillableHealthBand sets the "health_band" field if the given value is not nil.
+func (_u *CustomerProfileUpdateOne) SetNillableHealthBand(v *customerprofile.HealthBand) *CustomerProfileUpdateOne {
+	if v != nil {
+		_u.SetHealthBand(*v)
+	}
+	return _u
+}
+
+// ClearHealthBand clears the value of the "health_band" field.
+func (_u *CustomerProfileUpdateOne) ClearHealthBand() *CustomerProfileUpdateOne {
+	_u.mutation.ClearHealthBand()
+	return _u
+}
+
+// SetChurnRiskBaseline sets the "churn_risk_baseline" field.
+func (_u *CustomerProfileUpdateOne) SetChurnRiskBaseline(v int) *CustomerProfileUpdateOne {
+	_u.mutation.ResetChurnRiskBaseline()
+	_u.mutation.SetChurnRiskBaseline(v)
+	return _u
+}
+
+// SetNillableChurnRiskBaseline sets the "churn_risk_baseline" field if the given value is not nil.
+func (_u *CustomerProfileUpdateOne) SetNillableChurnRiskBaseline(v *int) *CustomerProfileUpdateOne {
+	if v != nil {
+		_u.SetChurnRiskBaseline(*v)
+	}
+	return _u
+}
+
+// AddChurnRiskBaseline adds value to the "churn_risk_baseline" field.
+func (_u *CustomerProfileUpdateOne) AddChurnRiskBaseline(v int) *CustomerProfileUpdateOne {
+	_u.mutation.AddChurnRiskBaseline(v)
+	return _u
+}
+
+// ClearChurnRiskBaseline clears the value of the "churn_risk_baseline" field.
+func (_u *CustomerProfileUpdateOne) ClearChurnRiskBaseline() *CustomerProfileUpdateOne {
+	_u.mutation.ClearChurnRiskBaseline()
+	return _u
+}
+
+// SetChurnRiskBaselineAt sets the "churn_risk_baseline_at" field.
+func (_u *CustomerProfileUpdateOne) SetChurnRiskBaselineAt(v time.Time) *CustomerProfileUpdateOne {
+	_u.mutation.SetChurnRiskBaselineAt(v)
+	return _u
+}
+
+// SetNillableChurnRiskBaselineAt sets the "churn_risk_baseline_at" field if the given value is not nil.
+func (_u *CustomerProfileUpdateOne) SetNillableChurnRiskBaselineAt(v *time.Time) *CustomerProfileUpdateOne {
+	if v != nil {
+		_u.SetChurnRiskBaselineAt(*v)
+	}
+	return _u
+}
+
+// ClearChurnRiskBaselineAt clears the value of the "churn_risk_baseline_at" field.
+func (_u *CustomerProfileUpdateOne) ClearChurnRiskBaselineAt() *CustomerProfileUpdateOne {
+	_u.mutation.ClearChurnRiskBaselineAt()
+	return _u
+}
+
+// SetChurnRiskTrend sets the "churn_risk_trend" field.
+func (_u *CustomerProfileUpdateOne) SetChurnRiskTrend(v int) *CustomerProfileUpdateOne {
+	_u.mutation.ResetChurnRiskTrend()
+	_u.mutation.SetChurnRiskTrend(v)
+	return _u
+}
+
+// SetNillableChurnRiskTrend sets the "churn_risk_trend" field if the given value is not nil.
+func (_u *CustomerProfileUpdateOne) SetNillableChurnRiskTrend(v *int) *CustomerProfileUpdateOne {
+	if v != nil {
+		_u.SetChurnRiskTrend(*v)
+	}
+	return _u
+}
+
+// AddChurnRiskTrend adds value to the "churn_risk_trend" field.
+func (_u *CustomerProfileUpdateOne) AddChurnRiskTrend(v int) *CustomerProfileUpdateOne {
+	_u.mutation.AddChurnRiskTrend(v)
+	return _u
+}
+
+// ClearChurnRiskTrend clears the value of the "churn_risk_trend" field.
+func (_u *CustomerProfileUpdateOne) ClearChurnRiskTrend() *CustomerProfileUpdateOne {
+	_u.mutation.ClearChurnRiskTrend()
+	return _u
+}
+
+// SetScoreComponents sets the "score_components" field.
+func (_u *CustomerProfileUpdateOne) SetScoreComponents(v schematype.ScoreComponents) *CustomerProfileUpdateOne {
+	_u.mutation.SetScoreComponents(v)
+	return _u
+}
+
+// SetNillableScoreComponents sets the "score_components" field if the given value is not nil.
+func (_u *CustomerProfileUpdateOne) SetNillableScoreComponents(v *schematype.ScoreComponents) *CustomerProfileUpdateOne {
+	if v != nil {
+		_u.SetScoreComponents(*v)
+	}
+	return _u
+}
+
+// ClearScoreComponents clears the value of the "score_components" field.
+func (_u *CustomerProfileUpdateOne) ClearScoreComponents() *CustomerProfileUpdateOne {
+	_u.mutation.ClearScoreComponents()
+	return _u
+}
+
+// SetScoresComputedAt sets the "scores_computed_at" field.
+func (_u *CustomerProfileUpdateOne) SetScoresComputedAt(v time.Time) *CustomerProfileUpdateOne {
+	_u.mutation.SetScoresComputedAt(v)
+	return _u
+}
+
+// SetNillableScoresComputedAt sets the "scores_computed_at" field if the given value is not nil.
+func (_u *CustomerProfileUpdateOne) SetNillableScoresComputedAt(v *time.Time) *CustomerProfileUpdateOne {
+	if v != nil {
+		_u.SetScoresComputedAt(*v)
+	}
+	return _u
+}
+
+// ClearScoresComputedAt clears the value of the "scores_computed_at" field.
+func (_u *CustomerProfileUpdateOne) ClearScoresComputedAt() *CustomerProfileUpdateOne {
+	_u.mutation.ClearScoresComputedAt()
+	return _u
+}
+
 // SetLastActivityAt sets the "last_activity_at" field.
 func (_u *CustomerProfileUpdateOne) SetLastActivityAt(v time.Time) *CustomerProfileUpdateOne {
 	_u.mutation.SetLastActivityAt(v)
@@ -1788,6 +2258,21 @@ func (_u *CustomerProfileUpdateOne) AddActivities(v ...*Activity) *CustomerProfi
 	return _u.AddActivityIDs(ids...)
 }
 
+// AddSegmentMembershipIDs adds the "segment_memberships" edge to the SegmentMembership entity by IDs.
+func (_u *CustomerProfileUpdateOne) AddSegmentMembershipIDs(ids ...int64) *CustomerProfileUpdateOne {
+	_u.mutation.AddSegmentMembershipIDs(ids...)
+	return _u
+}
+
+// AddSegmentMemberships adds the "segment_memberships" edges to the SegmentMembership entity.
+func (_u *CustomerProfileUpdateOne) AddSegmentMemberships(v ...*SegmentMembership) *CustomerProfileUpdateOne {
+	ids := make([]int64, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddSegmentMembershipIDs(ids...)
+}
+
 // Mutation returns the CustomerProfileMutation object of the builder.
 func (_u *CustomerProfileUpdateOne) Mutation() *CustomerProfileMutation {
 	return _u.mutation
@@ -1854,6 +2339,27 @@ func (_u *CustomerProfileUpdateOne) RemoveActivities(v ...*Activity) *CustomerPr
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveActivityIDs(ids...)
+}
+
+// ClearSegmentMemberships clears all "segment_memberships" edges to the SegmentMembership entity.
+func (_u *CustomerProfileUpdateOne) ClearSegmentMemberships() *CustomerProfileUpdateOne {
+	_u.mutation.ClearSegmentMemberships()
+	return _u
+}
+
+// RemoveSegmentMembershipIDs removes the "segment_memberships" edge to SegmentMembership entities by IDs.
+func (_u *CustomerProfileUpdateOne) RemoveSegmentMembershipIDs(ids ...int64) *CustomerProfileUpdateOne {
+	_u.mutation.RemoveSegmentMembershipIDs(ids...)
+	return _u
+}
+
+// RemoveSegmentMemberships removes "segment_memberships" edges to SegmentMembership entities.
+func (_u *CustomerProfileUpdateOne) RemoveSegmentMemberships(v ...*SegmentMembership) *CustomerProfileUpdateOne {
+	ids := make([]int64, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveSegmentMembershipIDs(ids...)
 }
 
 // Where appends a list predicates to the CustomerProfileUpdate builder.
@@ -1971,6 +2477,21 @@ func (_u *CustomerProfileUpdateOne) check() error {
 	if v, ok := _u.mutation.ChurnRiskScore(); ok {
 		if err := customerprofile.ChurnRiskScoreValidator(v); err != nil {
 			return &ValidationError{Name: "churn_risk_score", err: fmt.Errorf(`ent: validator failed for field "CustomerProfile.churn_risk_score": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.HealthScore(); ok {
+		if err := customerprofile.HealthScoreValidator(v); err != nil {
+			return &ValidationError{Name: "health_score", err: fmt.Errorf(`ent: validator failed for field "CustomerProfile.health_score": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.HealthBand(); ok {
+		if err := customerprofile.HealthBandValidator(v); err != nil {
+			return &ValidationError{Name: "health_band", err: fmt.Errorf(`ent: validator failed for field "CustomerProfile.health_band": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.ChurnRiskTrend(); ok {
+		if err := customerprofile.ChurnRiskTrendValidator(v); err != nil {
+			return &ValidationError{Name: "churn_risk_trend", err: fmt.Errorf(`ent: validator failed for field "CustomerProfile.churn_risk_trend": %w`, err)}
 		}
 	}
 	if v, ok := _u.mutation.ActivityCount30d(); ok {
@@ -2139,6 +2660,57 @@ func (_u *CustomerProfileUpdateOne) sqlSave(ctx context.Context) (_node *Custome
 	}
 	if value, ok := _u.mutation.AddedLifetimeValue(); ok {
 		_spec.AddField(customerprofile.FieldLifetimeValue, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.HealthScore(); ok {
+		_spec.SetField(customerprofile.FieldHealthScore, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedHealthScore(); ok {
+		_spec.AddField(customerprofile.FieldHealthScore, field.TypeInt, value)
+	}
+	if _u.mutation.HealthScoreCleared() {
+		_spec.ClearField(customerprofile.FieldHealthScore, field.TypeInt)
+	}
+	if value, ok := _u.mutation.HealthBand(); ok {
+		_spec.SetField(customerprofile.FieldHealthBand, field.TypeEnum, value)
+	}
+	if _u.mutation.HealthBandCleared() {
+		_spec.ClearField(customerprofile.FieldHealthBand, field.TypeEnum)
+	}
+	if value, ok := _u.mutation.ChurnRiskBaseline(); ok {
+		_spec.SetField(customerprofile.FieldChurnRiskBaseline, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedChurnRiskBaseline(); ok {
+		_spec.AddField(customerprofile.FieldChurnRiskBaseline, field.TypeInt, value)
+	}
+	if _u.mutation.ChurnRiskBaselineCleared() {
+		_spec.ClearField(customerprofile.FieldChurnRiskBaseline, field.TypeInt)
+	}
+	if value, ok := _u.mutation.ChurnRiskBaselineAt(); ok {
+		_spec.SetField(customerprofile.FieldChurnRiskBaselineAt, field.TypeTime, value)
+	}
+	if _u.mutation.ChurnRiskBaselineAtCleared() {
+		_spec.ClearField(customerprofile.FieldChurnRiskBaselineAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.ChurnRiskTrend(); ok {
+		_spec.SetField(customerprofile.FieldChurnRiskTrend, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedChurnRiskTrend(); ok {
+		_spec.AddField(customerprofile.FieldChurnRiskTrend, field.TypeInt, value)
+	}
+	if _u.mutation.ChurnRiskTrendCleared() {
+		_spec.ClearField(customerprofile.FieldChurnRiskTrend, field.TypeInt)
+	}
+	if value, ok := _u.mutation.ScoreComponents(); ok {
+		_spec.SetField(customerprofile.FieldScoreComponents, field.TypeJSON, value)
+	}
+	if _u.mutation.ScoreComponentsCleared() {
+		_spec.ClearField(customerprofile.FieldScoreComponents, field.TypeJSON)
+	}
+	if value, ok := _u.mutation.ScoresComputedAt(); ok {
+		_spec.SetField(customerprofile.FieldScoresComputedAt, field.TypeTime, value)
+	}
+	if _u.mutation.ScoresComputedAtCleared() {
+		_spec.ClearField(customerprofile.FieldScoresComputedAt, field.TypeTime)
 	}
 	if value, ok := _u.mutation.LastActivityAt(); ok {
 		_spec.SetField(customerprofile.FieldLastActivityAt, field.TypeTime, value)
@@ -2334,6 +2906,51 @@ func (_u *CustomerProfileUpdateOne) sqlSave(ctx context.Context) (_node *Custome
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(activity.FieldID, field.TypeUUID),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.SegmentMembershipsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   customerprofile.SegmentMembershipsTable,
+			Columns: []string{customerprofile.SegmentMembershipsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(segmentmembership.FieldID, field.TypeInt64),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedSegmentMembershipsIDs(); len(nodes) > 0 && !_u.mutation.SegmentMembershipsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   customerprofile.SegmentMembershipsTable,
+			Columns: []string{customerprofile.SegmentMembershipsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(segmentmembership.FieldID, field.TypeInt64),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.SegmentMembershipsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   customerprofile.SegmentMembershipsTable,
+			Columns: []string{customerprofile.SegmentMembershipsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(segmentmembership.FieldID, field.TypeInt64),
 			},
 		}
 		for _, k := range nodes {

@@ -23,6 +23,9 @@ import (
 	"github.com/rapportcrm/rapport/ent/organization"
 	"github.com/rapportcrm/rapport/ent/organizationmember"
 	"github.com/rapportcrm/rapport/ent/outboxevent"
+	"github.com/rapportcrm/rapport/ent/scorerun"
+	"github.com/rapportcrm/rapport/ent/segment"
+	"github.com/rapportcrm/rapport/ent/segmentmembership"
 	"github.com/rapportcrm/rapport/ent/synclog"
 )
 
@@ -95,6 +98,9 @@ func checkColumn(t, c string) error {
 			organization.Table:       organization.ValidColumn,
 			organizationmember.Table: organizationmember.ValidColumn,
 			outboxevent.Table:        outboxevent.ValidColumn,
+			scorerun.Table:           scorerun.ValidColumn,
+			segment.Table:            segment.ValidColumn,
+			segmentmembership.Table:  segmentmembership.ValidColumn,
 			synclog.Table:            synclog.ValidColumn,
 		})
 	})

@@ -21,6 +21,8 @@ import (
 	"github.com/rapportcrm/rapport/ent/mergerecord"
 	"github.com/rapportcrm/rapport/ent/organization"
 	"github.com/rapportcrm/rapport/ent/organizationmember"
+	"github.com/rapportcrm/rapport/ent/scorerun"
+	"github.com/rapportcrm/rapport/ent/segment"
 	"github.com/rapportcrm/rapport/ent/synclog"
 )
 
@@ -750,6 +752,26 @@ func (_q *CustomerProfileQuery) collectField(ctx context.Context, oneNode bool, 
 				selectedFields = append(selectedFields, customerprofile.FieldLifetimeValue)
 				fieldSeen[customerprofile.FieldLifetimeValue] = struct{}{}
 			}
+		case "healthScore":
+			if _, ok := fieldSeen[customerprofile.FieldHealthScore]; !ok {
+				selectedFields = append(selectedFields, customerprofile.FieldHealthScore)
+				fieldSeen[customerprofile.FieldHealthScore] = struct{}{}
+			}
+		case "healthBand":
+			if _, ok := fieldSeen[customerprofile.FieldHealthBand]; !ok {
+				selectedFields = append(selectedFields, customerprofile.FieldHealthBand)
+				fieldSeen[customerprofile.FieldHealthBand] = struct{}{}
+			}
+		case "churnRiskTrend":
+			if _, ok := fieldSeen[customerprofile.FieldChurnRiskTrend]; !ok {
+				selectedFields = append(selectedFields, customerprofile.FieldChurnRiskTrend)
+				fieldSeen[customerprofile.FieldChurnRiskTrend] = struct{}{}
+			}
+		case "scoresComputedAt":
+			if _, ok := fieldSeen[customerprofile.FieldScoresComputedAt]; !ok {
+				selectedFields = append(selectedFields, customerprofile.FieldScoresComputedAt)
+				fieldSeen[customerprofile.FieldScoresComputedAt] = struct{}{}
+			}
 		case "lastActivityAt":
 			if _, ok := fieldSeen[customerprofile.FieldLastActivityAt]; !ok {
 				selectedFields = append(selectedFields, customerprofile.FieldLastActivityAt)
@@ -1441,6 +1463,263 @@ func newOrganizationMemberPaginateArgs(rv map[string]any) *organizationmemberPag
 		case *OrganizationMemberOrder:
 			if v != nil {
 				args.opts = append(args.opts, WithOrganizationMemberOrder(v))
+			}
+		}
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *ScoreRunQuery) CollectFields(ctx context.Context, satisfies ...string) (*ScoreRunQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *ScoreRunQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(scorerun.Columns))
+		selectedFields = []string{scorerun.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+		case "startedAt":
+			if _, ok := fieldSeen[scorerun.FieldStartedAt]; !ok {
+				selectedFields = append(selectedFields, scorerun.FieldStartedAt)
+				fieldSeen[scorerun.FieldStartedAt] = struct{}{}
+			}
+		case "finishedAt":
+			if _, ok := fieldSeen[scorerun.FieldFinishedAt]; !ok {
+				selectedFields = append(selectedFields, scorerun.FieldFinishedAt)
+				fieldSeen[scorerun.FieldFinishedAt] = struct{}{}
+			}
+		case "trigger":
+			if _, ok := fieldSeen[scorerun.FieldTrigger]; !ok {
+				selectedFields = append(selectedFields, scorerun.FieldTrigger)
+				fieldSeen[scorerun.FieldTrigger] = struct{}{}
+			}
+		case "profiles":
+			if _, ok := fieldSeen[scorerun.FieldProfiles]; !ok {
+				selectedFields = append(selectedFields, scorerun.FieldProfiles)
+				fieldSeen[scorerun.FieldProfiles] = struct{}{}
+			}
+		case "changed":
+			if _, ok := fieldSeen[scorerun.FieldChanged]; !ok {
+				selectedFields = append(selectedFields, scorerun.FieldChanged)
+				fieldSeen[scorerun.FieldChanged] = struct{}{}
+			}
+		case "highChurnCrossings":
+			if _, ok := fieldSeen[scorerun.FieldHighChurnCrossings]; !ok {
+				selectedFields = append(selectedFields, scorerun.FieldHighChurnCrossings)
+				fieldSeen[scorerun.FieldHighChurnCrossings] = struct{}{}
+			}
+		case "ltvReferenceCents":
+			if _, ok := fieldSeen[scorerun.FieldLtvReferenceCents]; !ok {
+				selectedFields = append(selectedFields, scorerun.FieldLtvReferenceCents)
+				fieldSeen[scorerun.FieldLtvReferenceCents] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type scorerunPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []ScoreRunPaginateOption
+}
+
+func newScoreRunPaginateArgs(rv map[string]any) *scorerunPaginateArgs {
+	args := &scorerunPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &ScoreRunOrder{Field: &ScoreRunOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithScoreRunOrder(order))
+			}
+		case *ScoreRunOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithScoreRunOrder(v))
+			}
+		}
+	}
+	return args
+}
+
+// CollectFields tells the query-builder to eagerly load connected nodes by resolver context.
+func (_q *SegmentQuery) CollectFields(ctx context.Context, satisfies ...string) (*SegmentQuery, error) {
+	fc := graphql.GetFieldContext(ctx)
+	if fc == nil {
+		return _q, nil
+	}
+	if err := _q.collectField(ctx, false, graphql.GetOperationContext(ctx), fc.Field, nil, satisfies...); err != nil {
+		return nil, err
+	}
+	return _q, nil
+}
+
+func (_q *SegmentQuery) collectField(ctx context.Context, oneNode bool, opCtx *graphql.OperationContext, collected graphql.CollectedField, path []string, satisfies ...string) error {
+	path = append([]string(nil), path...)
+	var (
+		unknownSeen    bool
+		fieldSeen      = make(map[string]struct{}, len(segment.Columns))
+		selectedFields = []string{segment.FieldID}
+	)
+	for _, field := range graphql.CollectFields(opCtx, collected.Selections, satisfies) {
+		switch field.Name {
+		case "createdAt":
+			if _, ok := fieldSeen[segment.FieldCreatedAt]; !ok {
+				selectedFields = append(selectedFields, segment.FieldCreatedAt)
+				fieldSeen[segment.FieldCreatedAt] = struct{}{}
+			}
+		case "updatedAt":
+			if _, ok := fieldSeen[segment.FieldUpdatedAt]; !ok {
+				selectedFields = append(selectedFields, segment.FieldUpdatedAt)
+				fieldSeen[segment.FieldUpdatedAt] = struct{}{}
+			}
+		case "name":
+			if _, ok := fieldSeen[segment.FieldName]; !ok {
+				selectedFields = append(selectedFields, segment.FieldName)
+				fieldSeen[segment.FieldName] = struct{}{}
+			}
+		case "description":
+			if _, ok := fieldSeen[segment.FieldDescription]; !ok {
+				selectedFields = append(selectedFields, segment.FieldDescription)
+				fieldSeen[segment.FieldDescription] = struct{}{}
+			}
+		case "type":
+			if _, ok := fieldSeen[segment.FieldType]; !ok {
+				selectedFields = append(selectedFields, segment.FieldType)
+				fieldSeen[segment.FieldType] = struct{}{}
+			}
+		case "model":
+			if _, ok := fieldSeen[segment.FieldModel]; !ok {
+				selectedFields = append(selectedFields, segment.FieldModel)
+				fieldSeen[segment.FieldModel] = struct{}{}
+			}
+		case "active":
+			if _, ok := fieldSeen[segment.FieldActive]; !ok {
+				selectedFields = append(selectedFields, segment.FieldActive)
+				fieldSeen[segment.FieldActive] = struct{}{}
+			}
+		case "memberCount":
+			if _, ok := fieldSeen[segment.FieldMemberCount]; !ok {
+				selectedFields = append(selectedFields, segment.FieldMemberCount)
+				fieldSeen[segment.FieldMemberCount] = struct{}{}
+			}
+		case "lastRefreshedAt":
+			if _, ok := fieldSeen[segment.FieldLastRefreshedAt]; !ok {
+				selectedFields = append(selectedFields, segment.FieldLastRefreshedAt)
+				fieldSeen[segment.FieldLastRefreshedAt] = struct{}{}
+			}
+		case "lastRefreshMs":
+			if _, ok := fieldSeen[segment.FieldLastRefreshMs]; !ok {
+				selectedFields = append(selectedFields, segment.FieldLastRefreshMs)
+				fieldSeen[segment.FieldLastRefreshMs] = struct{}{}
+			}
+		case "messagingSyncedAt":
+			if _, ok := fieldSeen[segment.FieldMessagingSyncedAt]; !ok {
+				selectedFields = append(selectedFields, segment.FieldMessagingSyncedAt)
+				fieldSeen[segment.FieldMessagingSyncedAt] = struct{}{}
+			}
+		case "createdBy":
+			if _, ok := fieldSeen[segment.FieldCreatedBy]; !ok {
+				selectedFields = append(selectedFields, segment.FieldCreatedBy)
+				fieldSeen[segment.FieldCreatedBy] = struct{}{}
+			}
+		case "id":
+		case "__typename":
+		default:
+			unknownSeen = true
+		}
+	}
+	if !unknownSeen {
+		_q.Select(selectedFields...)
+	}
+	return nil
+}
+
+type segmentPaginateArgs struct {
+	first, last   *int
+	after, before *Cursor
+	opts          []SegmentPaginateOption
+}
+
+func newSegmentPaginateArgs(rv map[string]any) *segmentPaginateArgs {
+	args := &segmentPaginateArgs{}
+	if rv == nil {
+		return args
+	}
+	if v := rv[firstField]; v != nil {
+		args.first = v.(*int)
+	}
+	if v := rv[lastField]; v != nil {
+		args.last = v.(*int)
+	}
+	if v := rv[afterField]; v != nil {
+		args.after = v.(*Cursor)
+	}
+	if v := rv[beforeField]; v != nil {
+		args.before = v.(*Cursor)
+	}
+	if v, ok := rv[orderByField]; ok {
+		switch v := v.(type) {
+		case map[string]any:
+			var (
+				err1, err2 error
+				order      = &SegmentOrder{Field: &SegmentOrderField{}, Direction: entgql.OrderDirectionAsc}
+			)
+			if d, ok := v[directionField]; ok {
+				err1 = order.Direction.UnmarshalGQL(d)
+			}
+			if f, ok := v[fieldField]; ok {
+				err2 = order.Field.UnmarshalGQL(f)
+			}
+			if err1 == nil && err2 == nil {
+				args.opts = append(args.opts, WithSegmentOrder(order))
+			}
+		case *SegmentOrder:
+			if v != nil {
+				args.opts = append(args.opts, WithSegmentOrder(v))
 			}
 		}
 	}

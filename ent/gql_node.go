@@ -20,6 +20,8 @@ import (
 	"github.com/rapportcrm/rapport/ent/mergerecord"
 	"github.com/rapportcrm/rapport/ent/organization"
 	"github.com/rapportcrm/rapport/ent/organizationmember"
+	"github.com/rapportcrm/rapport/ent/scorerun"
+	"github.com/rapportcrm/rapport/ent/segment"
 	"github.com/rapportcrm/rapport/ent/synclog"
 )
 
@@ -77,6 +79,16 @@ var organizationmemberImplementors = []string{"OrganizationMember", "Node"}
 
 // IsNode implements the Node interface check for GQLGen.
 func (*OrganizationMember) IsNode() {}
+
+var scorerunImplementors = []string{"ScoreRun", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*ScoreRun) IsNode() {}
+
+var segmentImplementors = []string{"Segment", "Node"}
+
+// IsNode implements the Node interface check for GQLGen.
+func (*Segment) IsNode() {}
 
 var synclogImplementors = []string{"SyncLogEntry", "Node"}
 
@@ -227,6 +239,24 @@ func (c *Client) noder(ctx context.Context, table string, id uuid.UUID) (Noder, 
 			Where(organizationmember.ID(id))
 		if fc := graphql.GetFieldContext(ctx); fc != nil {
 			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, organizationmemberImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case scorerun.Table:
+		query := c.ScoreRun.Query().
+			Where(scorerun.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, scorerunImplementors...); err != nil {
+				return nil, err
+			}
+		}
+		return query.Only(ctx)
+	case segment.Table:
+		query := c.Segment.Query().
+			Where(segment.ID(id))
+		if fc := graphql.GetFieldContext(ctx); fc != nil {
+			if err := query.collectField(ctx, true, graphql.GetOperationContext(ctx), fc.Field, nil, segmentImplementors...); err != nil {
 				return nil, err
 			}
 		}
@@ -461,6 +491,38 @@ func (c *Client) noders(ctx context.Context, table string, ids []uuid.UUID) ([]N
 		query := c.OrganizationMember.Query().
 			Where(organizationmember.IDIn(ids...))
 		query, err := query.CollectFields(ctx, organizationmemberImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case scorerun.Table:
+		query := c.ScoreRun.Query().
+			Where(scorerun.IDIn(ids...))
+		query, err := query.CollectFields(ctx, scorerunImplementors...)
+		if err != nil {
+			return nil, err
+		}
+		nodes, err := query.All(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, node := range nodes {
+			for _, noder := range idmap[node.ID] {
+				*noder = node
+			}
+		}
+	case segment.Table:
+		query := c.Segment.Query().
+			Where(segment.IDIn(ids...))
+		query, err := query.CollectFields(ctx, segmentImplementors...)
 		if err != nil {
 			return nil, err
 		}

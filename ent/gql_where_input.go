@@ -243,6 +243,50 @@ type CustomerWhereInput struct {
 	LifetimeValueLT    *int64  `json:"lifetimeValueLT,omitempty"`
 	LifetimeValueLTE   *int64  `json:"lifetimeValueLTE,omitempty"`
 
+	// "health_score" field predicates.
+	HealthScore       *int  `json:"healthScore,omitempty"`
+	HealthScoreNEQ    *int  `json:"healthScoreNEQ,omitempty"`
+	HealthScoreIn     []int `json:"healthScoreIn,omitempty"`
+	HealthScoreNotIn  []int `json:"healthScoreNotIn,omitempty"`
+	HealthScoreGT     *int  `json:"healthScoreGT,omitempty"`
+	HealthScoreGTE    *int  `json:"healthScoreGTE,omitempty"`
+	HealthScoreLT     *int  `json:"healthScoreLT,omitempty"`
+	HealthScoreLTE    *int  `json:"healthScoreLTE,omitempty"`
+	HealthScoreIsNil  bool  `json:"healthScoreIsNil,omitempty"`
+	HealthScoreNotNil bool  `json:"healthScoreNotNil,omitempty"`
+
+	// "health_band" field predicates.
+	HealthBand       *customerprofile.HealthBand  `json:"healthBand,omitempty"`
+	HealthBandNEQ    *customerprofile.HealthBand  `json:"healthBandNEQ,omitempty"`
+	HealthBandIn     []customerprofile.HealthBand `json:"healthBandIn,omitempty"`
+	HealthBandNotIn  []customerprofile.HealthBand `json:"healthBandNotIn,omitempty"`
+	HealthBandIsNil  bool                         `json:"healthBandIsNil,omitempty"`
+	HealthBandNotNil bool                         `json:"healthBandNotNil,omitempty"`
+
+	// "churn_risk_trend" field predicates.
+	ChurnRiskTrend       *int  `json:"churnRiskTrend,omitempty"`
+	ChurnRiskTrendNEQ    *int  `json:"churnRiskTrendNEQ,omitempty"`
+	ChurnRiskTrendIn     []int `json:"churnRiskTrendIn,omitempty"`
+	ChurnRiskTrendNotIn  []int `json:"churnRiskTrendNotIn,omitempty"`
+	ChurnRiskTrendGT     *int  `json:"churnRiskTrendGT,omitempty"`
+	ChurnRiskTrendGTE    *int  `json:"churnRiskTrendGTE,omitempty"`
+	ChurnRiskTrendLT     *int  `json:"churnRiskTrendLT,omitempty"`
+	ChurnRiskTrendLTE    *int  `json:"churnRiskTrendLTE,omitempty"`
+	ChurnRiskTrendIsNil  bool  `json:"churnRiskTrendIsNil,omitempty"`
+	ChurnRiskTrendNotNil bool  `json:"churnRiskTrendNotNil,omitempty"`
+
+	// "scores_computed_at" field predicates.
+	ScoresComputedAt       *time.Time  `json:"scoresComputedAt,omitempty"`
+	ScoresComputedAtNEQ    *time.Time  `json:"scoresComputedAtNEQ,omitempty"`
+	ScoresComputedAtIn     []time.Time `json:"scoresComputedAtIn,omitempty"`
+	ScoresComputedAtNotIn  []time.Time `json:"scoresComputedAtNotIn,omitempty"`
+	ScoresComputedAtGT     *time.Time  `json:"scoresComputedAtGT,omitempty"`
+	ScoresComputedAtGTE    *time.Time  `json:"scoresComputedAtGTE,omitempty"`
+	ScoresComputedAtLT     *time.Time  `json:"scoresComputedAtLT,omitempty"`
+	ScoresComputedAtLTE    *time.Time  `json:"scoresComputedAtLTE,omitempty"`
+	ScoresComputedAtIsNil  bool        `json:"scoresComputedAtIsNil,omitempty"`
+	ScoresComputedAtNotNil bool        `json:"scoresComputedAtNotNil,omitempty"`
+
 	// "last_activity_at" field predicates.
 	LastActivityAt       *time.Time  `json:"lastActivityAt,omitempty"`
 	LastActivityAtNEQ    *time.Time  `json:"lastActivityAtNEQ,omitempty"`
@@ -995,6 +1039,114 @@ func (i *CustomerWhereInput) P() (predicate.CustomerProfile, error) {
 	}
 	if i.LifetimeValueLTE != nil {
 		predicates = append(predicates, customerprofile.LifetimeValueLTE(*i.LifetimeValueLTE))
+	}
+	if i.HealthScore != nil {
+		predicates = append(predicates, customerprofile.HealthScoreEQ(*i.HealthScore))
+	}
+	if i.HealthScoreNEQ != nil {
+		predicates = append(predicates, customerprofile.HealthScoreNEQ(*i.HealthScoreNEQ))
+	}
+	if len(i.HealthScoreIn) > 0 {
+		predicates = append(predicates, customerprofile.HealthScoreIn(i.HealthScoreIn...))
+	}
+	if len(i.HealthScoreNotIn) > 0 {
+		predicates = append(predicates, customerprofile.HealthScoreNotIn(i.HealthScoreNotIn...))
+	}
+	if i.HealthScoreGT != nil {
+		predicates = append(predicates, customerprofile.HealthScoreGT(*i.HealthScoreGT))
+	}
+	if i.HealthScoreGTE != nil {
+		predicates = append(predicates, customerprofile.HealthScoreGTE(*i.HealthScoreGTE))
+	}
+	if i.HealthScoreLT != nil {
+		predicates = append(predicates, customerprofile.HealthScoreLT(*i.HealthScoreLT))
+	}
+	if i.HealthScoreLTE != nil {
+		predicates = append(predicates, customerprofile.HealthScoreLTE(*i.HealthScoreLTE))
+	}
+	if i.HealthScoreIsNil {
+		predicates = append(predicates, customerprofile.HealthScoreIsNil())
+	}
+	if i.HealthScoreNotNil {
+		predicates = append(predicates, customerprofile.HealthScoreNotNil())
+	}
+	if i.HealthBand != nil {
+		predicates = append(predicates, customerprofile.HealthBandEQ(*i.HealthBand))
+	}
+	if i.HealthBandNEQ != nil {
+		predicates = append(predicates, customerprofile.HealthBandNEQ(*i.HealthBandNEQ))
+	}
+	if len(i.HealthBandIn) > 0 {
+		predicates = append(predicates, customerprofile.HealthBandIn(i.HealthBandIn...))
+	}
+	if len(i.HealthBandNotIn) > 0 {
+		predicates = append(predicates, customerprofile.HealthBandNotIn(i.HealthBandNotIn...))
+	}
+	if i.HealthBandIsNil {
+		predicates = append(predicates, customerprofile.HealthBandIsNil())
+	}
+	if i.HealthBandNotNil {
+		predicates = append(predicates, customerprofile.HealthBandNotNil())
+	}
+	if i.ChurnRiskTrend != nil {
+		predicates = append(predicates, customerprofile.ChurnRiskTrendEQ(*i.ChurnRiskTrend))
+	}
+	if i.ChurnRiskTrendNEQ != nil {
+		predicates = append(predicates, customerprofile.ChurnRiskTrendNEQ(*i.ChurnRiskTrendNEQ))
+	}
+	if len(i.ChurnRiskTrendIn) > 0 {
+		predicates = append(predicates, customerprofile.ChurnRiskTrendIn(i.ChurnRiskTrendIn...))
+	}
+	if len(i.ChurnRiskTrendNotIn) > 0 {
+		predicates = append(predicates, customerprofile.ChurnRiskTrendNotIn(i.ChurnRiskTrendNotIn...))
+	}
+	if i.ChurnRiskTrendGT != nil {
+		predicates = append(predicates, customerprofile.ChurnRiskTrendGT(*i.ChurnRiskTrendGT))
+	}
+	if i.ChurnRiskTrendGTE != nil {
+		predicates = append(predicates, customerprofile.ChurnRiskTrendGTE(*i.ChurnRiskTrendGTE))
+	}
+	if i.ChurnRiskTrendLT != nil {
+		predicates = append(predicates, customerprofile.ChurnRiskTrendLT(*i.ChurnRiskTrendLT))
+	}
+	if i.ChurnRiskTrendLTE != nil {
+		predicates = append(predicates, customerprofile.ChurnRiskTrendLTE(*i.ChurnRiskTrendLTE))
+	}
+	if i.ChurnRiskTrendIsNil {
+		predicates = append(predicates, customerprofile.ChurnRiskTrendIsNil())
+	}
+	if i.ChurnRiskTrendNotNil {
+		predicates = append(predicates, customerprofile.ChurnRiskTrendNotNil())
+	}
+	if i.ScoresComputedAt != nil {
+		predicates = append(predicates, customerprofile.ScoresComputedAtEQ(*i.ScoresComputedAt))
+	}
+	if i.ScoresComputedAtNEQ != nil {
+		predicates = append(predicates, customerprofile.ScoresComputedAtNEQ(*i.ScoresComputedAtNEQ))
+	}
+	if len(i.ScoresComputedAtIn) > 0 {
+		predicates = append(predicates, customerprofile.ScoresComputedAtIn(i.ScoresComputedAtIn...))
+	}
+	if len(i.ScoresComputedAtNotIn) > 0 {
+		predicates = append(predicates, customerprofile.ScoresComputedAtNotIn(i.ScoresComputedAtNotIn...))
+	}
+	if i.ScoresComputedAtGT != nil {
+		predicates = append(predicates, customerprofile.ScoresComputedAtGT(*i.ScoresComputedAtGT))
+	}
+	if i.ScoresComputedAtGTE != nil {
+		predicates = append(predicates, customerprofile.ScoresComputedAtGTE(*i.ScoresComputedAtGTE))
+	}
+	if i.ScoresComputedAtLT != nil {
+		predicates = append(predicates, customerprofile.ScoresComputedAtLT(*i.ScoresComputedAtLT))
+	}
+	if i.ScoresComputedAtLTE != nil {
+		predicates = append(predicates, customerprofile.ScoresComputedAtLTE(*i.ScoresComputedAtLTE))
+	}
+	if i.ScoresComputedAtIsNil {
+		predicates = append(predicates, customerprofile.ScoresComputedAtIsNil())
+	}
+	if i.ScoresComputedAtNotNil {
+		predicates = append(predicates, customerprofile.ScoresComputedAtNotNil())
 	}
 	if i.LastActivityAt != nil {
 		predicates = append(predicates, customerprofile.LastActivityAtEQ(*i.LastActivityAt))

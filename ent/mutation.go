@@ -25,6 +25,9 @@ import (
 	"github.com/rapportcrm/rapport/ent/outboxevent"
 	"github.com/rapportcrm/rapport/ent/predicate"
 	"github.com/rapportcrm/rapport/ent/schematype"
+	"github.com/rapportcrm/rapport/ent/scorerun"
+	"github.com/rapportcrm/rapport/ent/segment"
+	"github.com/rapportcrm/rapport/ent/segmentmembership"
 	"github.com/rapportcrm/rapport/ent/synclog"
 )
 
@@ -48,6 +51,9 @@ const (
 	TypeOrganization       = "Organization"
 	TypeOrganizationMember = "OrganizationMember"
 	TypeOutboxEvent        = "OutboxEvent"
+	TypeScoreRun           = "ScoreRun"
+	TypeSegment            = "Segment"
+	TypeSegmentMembership  = "SegmentMembership"
 	TypeSyncLog            = "SyncLog"
 )
 
@@ -3652,62 +3658,75 @@ func (m *CustomerNoteMutation) ResetEdge(name string) error {
 // CustomerProfileMutation represents an operation that mutates the CustomerProfile nodes in the graph.
 type CustomerProfileMutation struct {
 	config
-	op                    Op
-	typ                   string
-	id                    *uuid.UUID
-	tenant_id             *uuid.UUID
-	created_at            *time.Time
-	updated_at            *time.Time
-	auth_user_id          *string
-	email                 *string
-	phone_number          *string
-	scl_member_id         *int64
-	addscl_member_id      *int64
-	teetime_player_id     *string
-	messaging_contact_id  *string
-	external_ids          *schematype.ExternalIDs
-	first_name            *string
-	last_name             *string
-	display_name          *string
-	status                *customerprofile.Status
-	lifecycle_stage       *customerprofile.LifecycleStage
-	tags                  *[]string
-	appendtags            []string
-	engagement_score      *int
-	addengagement_score   *int
-	churn_risk_score      *int
-	addchurn_risk_score   *int
-	lifetime_value        *int64
-	addlifetime_value     *int64
-	last_activity_at      *time.Time
-	activity_count_30d    *int
-	addactivity_count_30d *int
-	booking_count_30d     *int
-	addbooking_count_30d  *int
-	handicap              *float64
-	addhandicap           *float64
-	home_club_id          *string
-	membership_tier       *string
-	membership_status     *string
-	email_opt_in          *bool
-	sms_opt_in            *bool
-	push_opt_in           *bool
-	whatsapp_opt_in       *bool
-	attributes            *map[string]interface{}
-	search_text           *string
-	clearedFields         map[string]struct{}
-	notes                 map[uuid.UUID]struct{}
-	removednotes          map[uuid.UUID]struct{}
-	clearednotes          bool
-	aliases               map[uuid.UUID]struct{}
-	removedaliases        map[uuid.UUID]struct{}
-	clearedaliases        bool
-	activities            map[uuid.UUID]struct{}
-	removedactivities     map[uuid.UUID]struct{}
-	clearedactivities     bool
-	done                  bool
-	oldValue              func(context.Context) (*CustomerProfile, error)
-	predicates            []predicate.CustomerProfile
+	op                         Op
+	typ                        string
+	id                         *uuid.UUID
+	tenant_id                  *uuid.UUID
+	created_at                 *time.Time
+	updated_at                 *time.Time
+	auth_user_id               *string
+	email                      *string
+	phone_number               *string
+	scl_member_id              *int64
+	addscl_member_id           *int64
+	teetime_player_id          *string
+	messaging_contact_id       *string
+	external_ids               *schematype.ExternalIDs
+	first_name                 *string
+	last_name                  *string
+	display_name               *string
+	status                     *customerprofile.Status
+	lifecycle_stage            *customerprofile.LifecycleStage
+	tags                       *[]string
+	appendtags                 []string
+	engagement_score           *int
+	addengagement_score        *int
+	churn_risk_score           *int
+	addchurn_risk_score        *int
+	lifetime_value             *int64
+	addlifetime_value          *int64
+	health_score               *int
+	addhealth_score            *int
+	health_band                *customerprofile.HealthBand
+	churn_risk_baseline        *int
+	addchurn_risk_baseline     *int
+	churn_risk_baseline_at     *time.Time
+	churn_risk_trend           *int
+	addchurn_risk_trend        *int
+	score_components           *schematype.ScoreComponents
+	scores_computed_at         *time.Time
+	last_activity_at           *time.Time
+	activity_count_30d         *int
+	addactivity_count_30d      *int
+	booking_count_30d          *int
+	addbooking_count_30d       *int
+	handicap                   *float64
+	addhandicap                *float64
+	home_club_id               *string
+	membership_tier            *string
+	membership_status          *string
+	email_opt_in               *bool
+	sms_opt_in                 *bool
+	push_opt_in                *bool
+	whatsapp_opt_in            *bool
+	attributes                 *map[string]interface{}
+	search_text                *string
+	clearedFields              map[string]struct{}
+	notes                      map[uuid.UUID]struct{}
+	removednotes               map[uuid.UUID]struct{}
+	clearednotes               bool
+	aliases                    map[uuid.UUID]struct{}
+	removedaliases             map[uuid.UUID]struct{}
+	clearedaliases             bool
+	activities                 map[uuid.UUID]struct{}
+	removedactivities          map[uuid.UUID]struct{}
+	clearedactivities          bool
+	segment_memberships        map[int64]struct{}
+	removedsegment_memberships map[int64]struct{}
+	clearedsegment_memberships bool
+	done                       bool
+	oldValue                   func(context.Context) (*CustomerProfile, error)
+	predicates                 []predicate.CustomerProfile
 }
 
 var _ ent.Mutation = (*CustomerProfileMutation)(nil)
@@ -4753,6 +4772,412 @@ func (m *CustomerProfileMutation) ResetLifetimeValue() {
 	m.addlifetime_value = nil
 }
 
+// SetHealthScore sets the "health_score" field.
+func (m *CustomerProfileMutation) SetHealthScore(i int) {
+	m.health_score = &i
+	m.addhealth_score = nil
+}
+
+// HealthScore returns the value of the "health_score" field in the mutation.
+func (m *CustomerProfileMutation) HealthScore() (r int, exists bool) {
+	v := m.health_score
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldHealthScore returns the old "health_score" field's value of the CustomerProfile entity.
+// If the CustomerProfile object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CustomerProfileMutation) OldHealthScore(ctx context.Context) (v *int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldHealthScore is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldHealthScore requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldHealthScore: %w", err)
+	}
+	return oldValue.HealthScore, nil
+}
+
+// AddHealthScore adds i to the "health_score" field.
+func (m *CustomerProfileMutation) AddHealthScore(i int) {
+	if m.addhealth_score != nil {
+		*m.addhealth_score += i
+	} else {
+		m.addhealth_score = &i
+	}
+}
+
+// AddedHealthScore returns the value that was added to the "health_score" field in this mutation.
+func (m *CustomerProfileMutation) AddedHealthScore() (r int, exists bool) {
+	v := m.addhealth_score
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearHealthScore clears the value of the "health_score" field.
+func (m *CustomerProfileMutation) ClearHealthScore() {
+	m.health_score = nil
+	m.addhealth_score = nil
+	m.clearedFields[customerprofile.FieldHealthScore] = struct{}{}
+}
+
+// HealthScoreCleared returns if the "health_score" field was cleared in this mutation.
+func (m *CustomerProfileMutation) HealthScoreCleared() bool {
+	_, ok := m.clearedFields[customerprofile.FieldHealthScore]
+	return ok
+}
+
+// ResetHealthScore resets all changes to the "health_score" field.
+func (m *CustomerProfileMutation) ResetHealthScore() {
+	m.health_score = nil
+	m.addhealth_score = nil
+	delete(m.clearedFields, customerprofile.FieldHealthScore)
+}
+
+// SetHealthBand sets the "health_band" field.
+func (m *CustomerProfileMutation) SetHealthBand(cb customerprofile.HealthBand) {
+	m.health_band = &cb
+}
+
+// HealthBand returns the value of the "health_band" field in the mutation.
+func (m *CustomerProfileMutation) HealthBand() (r customerprofile.HealthBand, exists bool) {
+	v := m.health_band
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldHealthBand returns the old "health_band" field's value of the CustomerProfile entity.
+// If the CustomerProfile object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CustomerProfileMutation) OldHealthBand(ctx context.Context) (v *customerprofile.HealthBand, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldHealthBand is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldHealthBand requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldHealthBand: %w", err)
+	}
+	return oldValue.HealthBand, nil
+}
+
+// ClearHealthBand clears the value of the "health_band" field.
+func (m *CustomerProfileMutation) ClearHealthBand() {
+	m.health_band = nil
+	m.clearedFields[customerprofile.FieldHealthBand] = struct{}{}
+}
+
+// HealthBandCleared returns if the "health_band" field was cleared in this mutation.
+func (m *CustomerProfileMutation) HealthBandCleared() bool {
+	_, ok := m.clearedFields[customerprofile.FieldHealthBand]
+	return ok
+}
+
+// ResetHealthBand resets all changes to the "health_band" field.
+func (m *CustomerProfileMutation) ResetHealthBand() {
+	m.health_band = nil
+	delete(m.clearedFields, customerprofile.FieldHealthBand)
+}
+
+// SetChurnRiskBaseline sets the "churn_risk_baseline" field.
+func (m *CustomerProfileMutation) SetChurnRiskBaseline(i int) {
+	m.churn_risk_baseline = &i
+	m.addchurn_risk_baseline = nil
+}
+
+// ChurnRiskBaseline returns the value of the "churn_risk_baseline" field in the mutation.
+func (m *CustomerProfileMutation) ChurnRiskBaseline() (r int, exists bool) {
+	v := m.churn_risk_baseline
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldChurnRiskBaseline returns the old "churn_risk_baseline" field's value of the CustomerProfile entity.
+// If the CustomerProfile object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CustomerProfileMutation) OldChurnRiskBaseline(ctx context.Context) (v *int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldChurnRiskBaseline is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldChurnRiskBaseline requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldChurnRiskBaseline: %w", err)
+	}
+	return oldValue.ChurnRiskBaseline, nil
+}
+
+// AddChurnRiskBaseline adds i to the "churn_risk_baseline" field.
+func (m *CustomerProfileMutation) AddChurnRiskBaseline(i int) {
+	if m.addchurn_risk_baseline != nil {
+		*m.addchurn_risk_baseline += i
+	} else {
+		m.addchurn_risk_baseline = &i
+	}
+}
+
+// AddedChurnRiskBaseline returns the value that was added to the "churn_risk_baseline" field in this mutation.
+func (m *CustomerProfileMutation) AddedChurnRiskBaseline() (r int, exists bool) {
+	v := m.addchurn_risk_baseline
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearChurnRiskBaseline clears the value of the "churn_risk_baseline" field.
+func (m *CustomerProfileMutation) ClearChurnRiskBaseline() {
+	m.churn_risk_baseline = nil
+	m.addchurn_risk_baseline = nil
+	m.clearedFields[customerprofile.FieldChurnRiskBaseline] = struct{}{}
+}
+
+// ChurnRiskBaselineCleared returns if the "churn_risk_baseline" field was cleared in this mutation.
+func (m *CustomerProfileMutation) ChurnRiskBaselineCleared() bool {
+	_, ok := m.clearedFields[customerprofile.FieldChurnRiskBaseline]
+	return ok
+}
+
+// ResetChurnRiskBaseline resets all changes to the "churn_risk_baseline" field.
+func (m *CustomerProfileMutation) ResetChurnRiskBaseline() {
+	m.churn_risk_baseline = nil
+	m.addchurn_risk_baseline = nil
+	delete(m.clearedFields, customerprofile.FieldChurnRiskBaseline)
+}
+
+// SetChurnRiskBaselineAt sets the "churn_risk_baseline_at" field.
+func (m *CustomerProfileMutation) SetChurnRiskBaselineAt(t time.Time) {
+	m.churn_risk_baseline_at = &t
+}
+
+// ChurnRiskBaselineAt returns the value of the "churn_risk_baseline_at" field in the mutation.
+func (m *CustomerProfileMutation) ChurnRiskBaselineAt() (r time.Time, exists bool) {
+	v := m.churn_risk_baseline_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldChurnRiskBaselineAt returns the old "churn_risk_baseline_at" field's value of the CustomerProfile entity.
+// If the CustomerProfile object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CustomerProfileMutation) OldChurnRiskBaselineAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldChurnRiskBaselineAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldChurnRiskBaselineAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldChurnRiskBaselineAt: %w", err)
+	}
+	return oldValue.ChurnRiskBaselineAt, nil
+}
+
+// ClearChurnRiskBaselineAt clears the value of the "churn_risk_baseline_at" field.
+func (m *CustomerProfileMutation) ClearChurnRiskBaselineAt() {
+	m.churn_risk_baseline_at = nil
+	m.clearedFields[customerprofile.FieldChurnRiskBaselineAt] = struct{}{}
+}
+
+// ChurnRiskBaselineAtCleared returns if the "churn_risk_baseline_at" field was cleared in this mutation.
+func (m *CustomerProfileMutation) ChurnRiskBaselineAtCleared() bool {
+	_, ok := m.clearedFields[customerprofile.FieldChurnRiskBaselineAt]
+	return ok
+}
+
+// ResetChurnRiskBaselineAt resets all changes to the "churn_risk_baseline_at" field.
+func (m *CustomerProfileMutation) ResetChurnRiskBaselineAt() {
+	m.churn_risk_baseline_at = nil
+	delete(m.clearedFields, customerprofile.FieldChurnRiskBaselineAt)
+}
+
+// SetChurnRiskTrend sets the "churn_risk_trend" field.
+func (m *CustomerProfileMutation) SetChurnRiskTrend(i int) {
+	m.churn_risk_trend = &i
+	m.addchurn_risk_trend = nil
+}
+
+// ChurnRiskTrend returns the value of the "churn_risk_trend" field in the mutation.
+func (m *CustomerProfileMutation) ChurnRiskTrend() (r int, exists bool) {
+	v := m.churn_risk_trend
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldChurnRiskTrend returns the old "churn_risk_trend" field's value of the CustomerProfile entity.
+// If the CustomerProfile object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CustomerProfileMutation) OldChurnRiskTrend(ctx context.Context) (v *int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldChurnRiskTrend is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldChurnRiskTrend requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldChurnRiskTrend: %w", err)
+	}
+	return oldValue.ChurnRiskTrend, nil
+}
+
+// AddChurnRiskTrend adds i to the "churn_risk_trend" field.
+func (m *CustomerProfileMutation) AddChurnRiskTrend(i int) {
+	if m.addchurn_risk_trend != nil {
+		*m.addchurn_risk_trend += i
+	} else {
+		m.addchurn_risk_trend = &i
+	}
+}
+
+// AddedChurnRiskTrend returns the value that was added to the "churn_risk_trend" field in this mutation.
+func (m *CustomerProfileMutation) AddedChurnRiskTrend() (r int, exists bool) {
+	v := m.addchurn_risk_trend
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearChurnRiskTrend clears the value of the "churn_risk_trend" field.
+func (m *CustomerProfileMutation) ClearChurnRiskTrend() {
+	m.churn_risk_trend = nil
+	m.addchurn_risk_trend = nil
+	m.clearedFields[customerprofile.FieldChurnRiskTrend] = struct{}{}
+}
+
+// ChurnRiskTrendCleared returns if the "churn_risk_trend" field was cleared in this mutation.
+func (m *CustomerProfileMutation) ChurnRiskTrendCleared() bool {
+	_, ok := m.clearedFields[customerprofile.FieldChurnRiskTrend]
+	return ok
+}
+
+// ResetChurnRiskTrend resets all changes to the "churn_risk_trend" field.
+func (m *CustomerProfileMutation) ResetChurnRiskTrend() {
+	m.churn_risk_trend = nil
+	m.addchurn_risk_trend = nil
+	delete(m.clearedFields, customerprofile.FieldChurnRiskTrend)
+}
+
+// SetScoreComponents sets the "score_components" field.
+func (m *CustomerProfileMutation) SetScoreComponents(sc schematype.ScoreComponents) {
+	m.score_components = &sc
+}
+
+// ScoreComponents returns the value of the "score_components" field in the mutation.
+func (m *CustomerProfileMutation) ScoreComponents() (r schematype.ScoreComponents, exists bool) {
+	v := m.score_components
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldScoreComponents returns the old "score_components" field's value of the CustomerProfile entity.
+// If the CustomerProfile object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CustomerProfileMutation) OldScoreComponents(ctx context.Context) (v schematype.ScoreComponents, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldScoreComponents is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldScoreComponents requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldScoreComponents: %w", err)
+	}
+	return oldValue.ScoreComponents, nil
+}
+
+// ClearScoreComponents clears the value of the "score_components" field.
+func (m *CustomerProfileMutation) ClearScoreComponents() {
+	m.score_components = nil
+	m.clearedFields[customerprofile.FieldScoreComponents] = struct{}{}
+}
+
+// ScoreComponentsCleared returns if the "score_components" field was cleared in this mutation.
+func (m *CustomerProfileMutation) ScoreComponentsCleared() bool {
+	_, ok := m.clearedFields[customerprofile.FieldScoreComponents]
+	return ok
+}
+
+// ResetScoreComponents resets all changes to the "score_components" field.
+func (m *CustomerProfileMutation) ResetScoreComponents() {
+	m.score_components = nil
+	delete(m.clearedFields, customerprofile.FieldScoreComponents)
+}
+
+// SetScoresComputedAt sets the "scores_computed_at" field.
+func (m *CustomerProfileMutation) SetScoresComputedAt(t time.Time) {
+	m.scores_computed_at = &t
+}
+
+// ScoresComputedAt returns the value of the "scores_computed_at" field in the mutation.
+func (m *CustomerProfileMutation) ScoresComputedAt() (r time.Time, exists bool) {
+	v := m.scores_computed_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldScoresComputedAt returns the old "scores_computed_at" field's value of the CustomerProfile entity.
+// If the CustomerProfile object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CustomerProfileMutation) OldScoresComputedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldScoresComputedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldScoresComputedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldScoresComputedAt: %w", err)
+	}
+	return oldValue.ScoresComputedAt, nil
+}
+
+// ClearScoresComputedAt clears the value of the "scores_computed_at" field.
+func (m *CustomerProfileMutation) ClearScoresComputedAt() {
+	m.scores_computed_at = nil
+	m.clearedFields[customerprofile.FieldScoresComputedAt] = struct{}{}
+}
+
+// ScoresComputedAtCleared returns if the "scores_computed_at" field was cleared in this mutation.
+func (m *CustomerProfileMutation) ScoresComputedAtCleared() bool {
+	_, ok := m.clearedFields[customerprofile.FieldScoresComputedAt]
+	return ok
+}
+
+// ResetScoresComputedAt resets all changes to the "scores_computed_at" field.
+func (m *CustomerProfileMutation) ResetScoresComputedAt() {
+	m.scores_computed_at = nil
+	delete(m.clearedFields, customerprofile.FieldScoresComputedAt)
+}
+
 // SetLastActivityAt sets the "last_activity_at" field.
 func (m *CustomerProfileMutation) SetLastActivityAt(t time.Time) {
 	m.last_activity_at = &t
@@ -5522,6 +5947,60 @@ func (m *CustomerProfileMutation) ResetActivities() {
 	m.removedactivities = nil
 }
 
+// AddSegmentMembershipIDs adds the "segment_memberships" edge to the SegmentMembership entity by ids.
+func (m *CustomerProfileMutation) AddSegmentMembershipIDs(ids ...int64) {
+	if m.segment_memberships == nil {
+		m.segment_memberships = make(map[int64]struct{})
+	}
+	for i := range ids {
+		m.segment_memberships[ids[i]] = struct{}{}
+	}
+}
+
+// ClearSegmentMemberships clears the "segment_memberships" edge to the SegmentMembership entity.
+func (m *CustomerProfileMutation) ClearSegmentMemberships() {
+	m.clearedsegment_memberships = true
+}
+
+// SegmentMembershipsCleared reports if the "segment_memberships" edge to the SegmentMembership entity was cleared.
+func (m *CustomerProfileMutation) SegmentMembershipsCleared() bool {
+	return m.clearedsegment_memberships
+}
+
+// RemoveSegmentMembershipIDs removes the "segment_memberships" edge to the SegmentMembership entity by IDs.
+func (m *CustomerProfileMutation) RemoveSegmentMembershipIDs(ids ...int64) {
+	if m.removedsegment_memberships == nil {
+		m.removedsegment_memberships = make(map[int64]struct{})
+	}
+	for i := range ids {
+		delete(m.segment_memberships, ids[i])
+		m.removedsegment_memberships[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedSegmentMemberships returns the removed IDs of the "segment_memberships" edge to the SegmentMembership entity.
+func (m *CustomerProfileMutation) RemovedSegmentMembershipsIDs() (ids []int64) {
+	for id := range m.removedsegment_memberships {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// SegmentMembershipsIDs returns the "segment_memberships" edge IDs in the mutation.
+func (m *CustomerProfileMutation) SegmentMembershipsIDs() (ids []int64) {
+	for id := range m.segment_memberships {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetSegmentMemberships resets all changes to the "segment_memberships" edge.
+func (m *CustomerProfileMutation) ResetSegmentMemberships() {
+	m.segment_memberships = nil
+	m.clearedsegment_memberships = false
+	m.removedsegment_memberships = nil
+}
+
 // Where appends a list predicates to the CustomerProfileMutation builder.
 func (m *CustomerProfileMutation) Where(ps ...predicate.CustomerProfile) {
 	m.predicates = append(m.predicates, ps...)
@@ -5556,7 +6035,7 @@ func (m *CustomerProfileMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *CustomerProfileMutation) Fields() []string {
-	fields := make([]string, 0, 32)
+	fields := make([]string, 0, 39)
 	if m.tenant_id != nil {
 		fields = append(fields, customerprofile.FieldTenantID)
 	}
@@ -5613,6 +6092,27 @@ func (m *CustomerProfileMutation) Fields() []string {
 	}
 	if m.lifetime_value != nil {
 		fields = append(fields, customerprofile.FieldLifetimeValue)
+	}
+	if m.health_score != nil {
+		fields = append(fields, customerprofile.FieldHealthScore)
+	}
+	if m.health_band != nil {
+		fields = append(fields, customerprofile.FieldHealthBand)
+	}
+	if m.churn_risk_baseline != nil {
+		fields = append(fields, customerprofile.FieldChurnRiskBaseline)
+	}
+	if m.churn_risk_baseline_at != nil {
+		fields = append(fields, customerprofile.FieldChurnRiskBaselineAt)
+	}
+	if m.churn_risk_trend != nil {
+		fields = append(fields, customerprofile.FieldChurnRiskTrend)
+	}
+	if m.score_components != nil {
+		fields = append(fields, customerprofile.FieldScoreComponents)
+	}
+	if m.scores_computed_at != nil {
+		fields = append(fields, customerprofile.FieldScoresComputedAt)
 	}
 	if m.last_activity_at != nil {
 		fields = append(fields, customerprofile.FieldLastActivityAt)
@@ -5699,6 +6199,20 @@ func (m *CustomerProfileMutation) Field(name string) (ent.Value, bool) {
 		return m.ChurnRiskScore()
 	case customerprofile.FieldLifetimeValue:
 		return m.LifetimeValue()
+	case customerprofile.FieldHealthScore:
+		return m.HealthScore()
+	case customerprofile.FieldHealthBand:
+		return m.HealthBand()
+	case customerprofile.FieldChurnRiskBaseline:
+		return m.ChurnRiskBaseline()
+	case customerprofile.FieldChurnRiskBaselineAt:
+		return m.ChurnRiskBaselineAt()
+	case customerprofile.FieldChurnRiskTrend:
+		return m.ChurnRiskTrend()
+	case customerprofile.FieldScoreComponents:
+		return m.ScoreComponents()
+	case customerprofile.FieldScoresComputedAt:
+		return m.ScoresComputedAt()
 	case customerprofile.FieldLastActivityAt:
 		return m.LastActivityAt()
 	case customerprofile.FieldActivityCount30d:
@@ -5772,6 +6286,20 @@ func (m *CustomerProfileMutation) OldField(ctx context.Context, name string) (en
 		return m.OldChurnRiskScore(ctx)
 	case customerprofile.FieldLifetimeValue:
 		return m.OldLifetimeValue(ctx)
+	case customerprofile.FieldHealthScore:
+		return m.OldHealthScore(ctx)
+	case customerprofile.FieldHealthBand:
+		return m.OldHealthBand(ctx)
+	case customerprofile.FieldChurnRiskBaseline:
+		return m.OldChurnRiskBaseline(ctx)
+	case customerprofile.FieldChurnRiskBaselineAt:
+		return m.OldChurnRiskBaselineAt(ctx)
+	case customerprofile.FieldChurnRiskTrend:
+		return m.OldChurnRiskTrend(ctx)
+	case customerprofile.FieldScoreComponents:
+		return m.OldScoreComponents(ctx)
+	case customerprofile.FieldScoresComputedAt:
+		return m.OldScoresComputedAt(ctx)
 	case customerprofile.FieldLastActivityAt:
 		return m.OldLastActivityAt(ctx)
 	case customerprofile.FieldActivityCount30d:
@@ -5940,6 +6468,55 @@ func (m *CustomerProfileMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetLifetimeValue(v)
 		return nil
+	case customerprofile.FieldHealthScore:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetHealthScore(v)
+		return nil
+	case customerprofile.FieldHealthBand:
+		v, ok := value.(customerprofile.HealthBand)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetHealthBand(v)
+		return nil
+	case customerprofile.FieldChurnRiskBaseline:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetChurnRiskBaseline(v)
+		return nil
+	case customerprofile.FieldChurnRiskBaselineAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetChurnRiskBaselineAt(v)
+		return nil
+	case customerprofile.FieldChurnRiskTrend:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetChurnRiskTrend(v)
+		return nil
+	case customerprofile.FieldScoreComponents:
+		v, ok := value.(schematype.ScoreComponents)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetScoreComponents(v)
+		return nil
+	case customerprofile.FieldScoresComputedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetScoresComputedAt(v)
+		return nil
 	case customerprofile.FieldLastActivityAt:
 		v, ok := value.(time.Time)
 		if !ok {
@@ -6051,6 +6628,15 @@ func (m *CustomerProfileMutation) AddedFields() []string {
 	if m.addlifetime_value != nil {
 		fields = append(fields, customerprofile.FieldLifetimeValue)
 	}
+	if m.addhealth_score != nil {
+		fields = append(fields, customerprofile.FieldHealthScore)
+	}
+	if m.addchurn_risk_baseline != nil {
+		fields = append(fields, customerprofile.FieldChurnRiskBaseline)
+	}
+	if m.addchurn_risk_trend != nil {
+		fields = append(fields, customerprofile.FieldChurnRiskTrend)
+	}
 	if m.addactivity_count_30d != nil {
 		fields = append(fields, customerprofile.FieldActivityCount30d)
 	}
@@ -6076,6 +6662,12 @@ func (m *CustomerProfileMutation) AddedField(name string) (ent.Value, bool) {
 		return m.AddedChurnRiskScore()
 	case customerprofile.FieldLifetimeValue:
 		return m.AddedLifetimeValue()
+	case customerprofile.FieldHealthScore:
+		return m.AddedHealthScore()
+	case customerprofile.FieldChurnRiskBaseline:
+		return m.AddedChurnRiskBaseline()
+	case customerprofile.FieldChurnRiskTrend:
+		return m.AddedChurnRiskTrend()
 	case customerprofile.FieldActivityCount30d:
 		return m.AddedActivityCount30d()
 	case customerprofile.FieldBookingCount30d:
@@ -6118,6 +6710,27 @@ func (m *CustomerProfileMutation) AddField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.AddLifetimeValue(v)
+		return nil
+	case customerprofile.FieldHealthScore:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddHealthScore(v)
+		return nil
+	case customerprofile.FieldChurnRiskBaseline:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddChurnRiskBaseline(v)
+		return nil
+	case customerprofile.FieldChurnRiskTrend:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddChurnRiskTrend(v)
 		return nil
 	case customerprofile.FieldActivityCount30d:
 		v, ok := value.(int)
@@ -6183,6 +6796,27 @@ func (m *CustomerProfileMutation) ClearedFields() []string {
 	}
 	if m.FieldCleared(customerprofile.FieldChurnRiskScore) {
 		fields = append(fields, customerprofile.FieldChurnRiskScore)
+	}
+	if m.FieldCleared(customerprofile.FieldHealthScore) {
+		fields = append(fields, customerprofile.FieldHealthScore)
+	}
+	if m.FieldCleared(customerprofile.FieldHealthBand) {
+		fields = append(fields, customerprofile.FieldHealthBand)
+	}
+	if m.FieldCleared(customerprofile.FieldChurnRiskBaseline) {
+		fields = append(fields, customerprofile.FieldChurnRiskBaseline)
+	}
+	if m.FieldCleared(customerprofile.FieldChurnRiskBaselineAt) {
+		fields = append(fields, customerprofile.FieldChurnRiskBaselineAt)
+	}
+	if m.FieldCleared(customerprofile.FieldChurnRiskTrend) {
+		fields = append(fields, customerprofile.FieldChurnRiskTrend)
+	}
+	if m.FieldCleared(customerprofile.FieldScoreComponents) {
+		fields = append(fields, customerprofile.FieldScoreComponents)
+	}
+	if m.FieldCleared(customerprofile.FieldScoresComputedAt) {
+		fields = append(fields, customerprofile.FieldScoresComputedAt)
 	}
 	if m.FieldCleared(customerprofile.FieldLastActivityAt) {
 		fields = append(fields, customerprofile.FieldLastActivityAt)
@@ -6251,6 +6885,27 @@ func (m *CustomerProfileMutation) ClearField(name string) error {
 		return nil
 	case customerprofile.FieldChurnRiskScore:
 		m.ClearChurnRiskScore()
+		return nil
+	case customerprofile.FieldHealthScore:
+		m.ClearHealthScore()
+		return nil
+	case customerprofile.FieldHealthBand:
+		m.ClearHealthBand()
+		return nil
+	case customerprofile.FieldChurnRiskBaseline:
+		m.ClearChurnRiskBaseline()
+		return nil
+	case customerprofile.FieldChurnRiskBaselineAt:
+		m.ClearChurnRiskBaselineAt()
+		return nil
+	case customerprofile.FieldChurnRiskTrend:
+		m.ClearChurnRiskTrend()
+		return nil
+	case customerprofile.FieldScoreComponents:
+		m.ClearScoreComponents()
+		return nil
+	case customerprofile.FieldScoresComputedAt:
+		m.ClearScoresComputedAt()
 		return nil
 	case customerprofile.FieldLastActivityAt:
 		m.ClearLastActivityAt()
@@ -6335,6 +6990,27 @@ func (m *CustomerProfileMutation) ResetField(name string) error {
 	case customerprofile.FieldLifetimeValue:
 		m.ResetLifetimeValue()
 		return nil
+	case customerprofile.FieldHealthScore:
+		m.ResetHealthScore()
+		return nil
+	case customerprofile.FieldHealthBand:
+		m.ResetHealthBand()
+		return nil
+	case customerprofile.FieldChurnRiskBaseline:
+		m.ResetChurnRiskBaseline()
+		return nil
+	case customerprofile.FieldChurnRiskBaselineAt:
+		m.ResetChurnRiskBaselineAt()
+		return nil
+	case customerprofile.FieldChurnRiskTrend:
+		m.ResetChurnRiskTrend()
+		return nil
+	case customerprofile.FieldScoreComponents:
+		m.ResetScoreComponents()
+		return nil
+	case customerprofile.FieldScoresComputedAt:
+		m.ResetScoresComputedAt()
+		return nil
 	case customerprofile.FieldLastActivityAt:
 		m.ResetLastActivityAt()
 		return nil
@@ -6380,7 +7056,7 @@ func (m *CustomerProfileMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *CustomerProfileMutation) AddedEdges() []string {
-	edges := make([]string, 0, 3)
+	edges := make([]string, 0, 4)
 	if m.notes != nil {
 		edges = append(edges, customerprofile.EdgeNotes)
 	}
@@ -6389,6 +7065,9 @@ func (m *CustomerProfileMutation) AddedEdges() []string {
 	}
 	if m.activities != nil {
 		edges = append(edges, customerprofile.EdgeActivities)
+	}
+	if m.segment_memberships != nil {
+		edges = append(edges, customerprofile.EdgeSegmentMemberships)
 	}
 	return edges
 }
@@ -6415,13 +7094,19 @@ func (m *CustomerProfileMutation) AddedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case customerprofile.EdgeSegmentMemberships:
+		ids := make([]ent.Value, 0, len(m.segment_memberships))
+		for id := range m.segment_memberships {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *CustomerProfileMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 3)
+	edges := make([]string, 0, 4)
 	if m.removednotes != nil {
 		edges = append(edges, customerprofile.EdgeNotes)
 	}
@@ -6430,6 +7115,9 @@ func (m *CustomerProfileMutation) RemovedEdges() []string {
 	}
 	if m.removedactivities != nil {
 		edges = append(edges, customerprofile.EdgeActivities)
+	}
+	if m.removedsegment_memberships != nil {
+		edges = append(edges, customerprofile.EdgeSegmentMemberships)
 	}
 	return edges
 }
@@ -6456,13 +7144,19 @@ func (m *CustomerProfileMutation) RemovedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case customerprofile.EdgeSegmentMemberships:
+		ids := make([]ent.Value, 0, len(m.removedsegment_memberships))
+		for id := range m.removedsegment_memberships {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *CustomerProfileMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 3)
+	edges := make([]string, 0, 4)
 	if m.clearednotes {
 		edges = append(edges, customerprofile.EdgeNotes)
 	}
@@ -6471,6 +7165,9 @@ func (m *CustomerProfileMutation) ClearedEdges() []string {
 	}
 	if m.clearedactivities {
 		edges = append(edges, customerprofile.EdgeActivities)
+	}
+	if m.clearedsegment_memberships {
+		edges = append(edges, customerprofile.EdgeSegmentMemberships)
 	}
 	return edges
 }
@@ -6485,6 +7182,8 @@ func (m *CustomerProfileMutation) EdgeCleared(name string) bool {
 		return m.clearedaliases
 	case customerprofile.EdgeActivities:
 		return m.clearedactivities
+	case customerprofile.EdgeSegmentMemberships:
+		return m.clearedsegment_memberships
 	}
 	return false
 }
@@ -6509,6 +7208,9 @@ func (m *CustomerProfileMutation) ResetEdge(name string) error {
 		return nil
 	case customerprofile.EdgeActivities:
 		m.ResetActivities()
+		return nil
+	case customerprofile.EdgeSegmentMemberships:
+		m.ResetSegmentMemberships()
 		return nil
 	}
 	return fmt.Errorf("unknown CustomerProfile edge %s", name)
@@ -11385,6 +12087,2813 @@ func (m *OutboxEventMutation) ClearEdge(name string) error {
 // It returns an error if the edge is not defined in the schema.
 func (m *OutboxEventMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown OutboxEvent edge %s", name)
+}
+
+// ScoreRunMutation represents an operation that mutates the ScoreRun nodes in the graph.
+type ScoreRunMutation struct {
+	config
+	op                      Op
+	typ                     string
+	id                      *uuid.UUID
+	tenant_id               *uuid.UUID
+	started_at              *time.Time
+	finished_at             *time.Time
+	trigger                 *scorerun.Trigger
+	profiles                *int
+	addprofiles             *int
+	changed                 *int
+	addchanged              *int
+	high_churn_crossings    *int
+	addhigh_churn_crossings *int
+	ltv_reference_cents     *int64
+	addltv_reference_cents  *int64
+	clearedFields           map[string]struct{}
+	done                    bool
+	oldValue                func(context.Context) (*ScoreRun, error)
+	predicates              []predicate.ScoreRun
+}
+
+var _ ent.Mutation = (*ScoreRunMutation)(nil)
+
+// scorerunOption allows management of the mutation configuration using functional options.
+type scorerunOption func(*ScoreRunMutation)
+
+// newScoreRunMutation creates new mutation for the ScoreRun entity.
+func newScoreRunMutation(c config, op Op, opts ...scorerunOption) *ScoreRunMutation {
+	m := &ScoreRunMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeScoreRun,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withScoreRunID sets the ID field of the mutation.
+func withScoreRunID(id uuid.UUID) scorerunOption {
+	return func(m *ScoreRunMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *ScoreRun
+		)
+		m.oldValue = func(ctx context.Context) (*ScoreRun, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().ScoreRun.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withScoreRun sets the old ScoreRun of the mutation.
+func withScoreRun(node *ScoreRun) scorerunOption {
+	return func(m *ScoreRunMutation) {
+		m.oldValue = func(context.Context) (*ScoreRun, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m ScoreRunMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m ScoreRunMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of ScoreRun entities.
+func (m *ScoreRunMutation) SetID(id uuid.UUID) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *ScoreRunMutation) ID() (id uuid.UUID, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *ScoreRunMutation) IDs(ctx context.Context) ([]uuid.UUID, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []uuid.UUID{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().ScoreRun.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetTenantID sets the "tenant_id" field.
+func (m *ScoreRunMutation) SetTenantID(u uuid.UUID) {
+	m.tenant_id = &u
+}
+
+// TenantID returns the value of the "tenant_id" field in the mutation.
+func (m *ScoreRunMutation) TenantID() (r uuid.UUID, exists bool) {
+	v := m.tenant_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTenantID returns the old "tenant_id" field's value of the ScoreRun entity.
+// If the ScoreRun object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ScoreRunMutation) OldTenantID(ctx context.Context) (v uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTenantID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTenantID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTenantID: %w", err)
+	}
+	return oldValue.TenantID, nil
+}
+
+// ResetTenantID resets all changes to the "tenant_id" field.
+func (m *ScoreRunMutation) ResetTenantID() {
+	m.tenant_id = nil
+}
+
+// SetStartedAt sets the "started_at" field.
+func (m *ScoreRunMutation) SetStartedAt(t time.Time) {
+	m.started_at = &t
+}
+
+// StartedAt returns the value of the "started_at" field in the mutation.
+func (m *ScoreRunMutation) StartedAt() (r time.Time, exists bool) {
+	v := m.started_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStartedAt returns the old "started_at" field's value of the ScoreRun entity.
+// If the ScoreRun object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ScoreRunMutation) OldStartedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStartedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStartedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStartedAt: %w", err)
+	}
+	return oldValue.StartedAt, nil
+}
+
+// ResetStartedAt resets all changes to the "started_at" field.
+func (m *ScoreRunMutation) ResetStartedAt() {
+	m.started_at = nil
+}
+
+// SetFinishedAt sets the "finished_at" field.
+func (m *ScoreRunMutation) SetFinishedAt(t time.Time) {
+	m.finished_at = &t
+}
+
+// FinishedAt returns the value of the "finished_at" field in the mutation.
+func (m *ScoreRunMutation) FinishedAt() (r time.Time, exists bool) {
+	v := m.finished_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFinishedAt returns the old "finished_at" field's value of the ScoreRun entity.
+// If the ScoreRun object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ScoreRunMutation) OldFinishedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFinishedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFinishedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFinishedAt: %w", err)
+	}
+	return oldValue.FinishedAt, nil
+}
+
+// ResetFinishedAt resets all changes to the "finished_at" field.
+func (m *ScoreRunMutation) ResetFinishedAt() {
+	m.finished_at = nil
+}
+
+// SetTrigger sets the "trigger" field.
+func (m *ScoreRunMutation) SetTrigger(s scorerun.Trigger) {
+	m.trigger = &s
+}
+
+// Trigger returns the value of the "trigger" field in the mutation.
+func (m *ScoreRunMutation) Trigger() (r scorerun.Trigger, exists bool) {
+	v := m.trigger
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTrigger returns the old "trigger" field's value of the ScoreRun entity.
+// If the ScoreRun object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ScoreRunMutation) OldTrigger(ctx context.Context) (v scorerun.Trigger, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTrigger is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTrigger requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTrigger: %w", err)
+	}
+	return oldValue.Trigger, nil
+}
+
+// ResetTrigger resets all changes to the "trigger" field.
+func (m *ScoreRunMutation) ResetTrigger() {
+	m.trigger = nil
+}
+
+// SetProfiles sets the "profiles" field.
+func (m *ScoreRunMutation) SetProfiles(i int) {
+	m.profiles = &i
+	m.addprofiles = nil
+}
+
+// Profiles returns the value of the "profiles" field in the mutation.
+func (m *ScoreRunMutation) Profiles() (r int, exists bool) {
+	v := m.profiles
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldProfiles returns the old "profiles" field's value of the ScoreRun entity.
+// If the ScoreRun object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ScoreRunMutation) OldProfiles(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldProfiles is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldProfiles requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldProfiles: %w", err)
+	}
+	return oldValue.Profiles, nil
+}
+
+// AddProfiles adds i to the "profiles" field.
+func (m *ScoreRunMutation) AddProfiles(i int) {
+	if m.addprofiles != nil {
+		*m.addprofiles += i
+	} else {
+		m.addprofiles = &i
+	}
+}
+
+// AddedProfiles returns the value that was added to the "profiles" field in this mutation.
+func (m *ScoreRunMutation) AddedProfiles() (r int, exists bool) {
+	v := m.addprofiles
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetProfiles resets all changes to the "profiles" field.
+func (m *ScoreRunMutation) ResetProfiles() {
+	m.profiles = nil
+	m.addprofiles = nil
+}
+
+// SetChanged sets the "changed" field.
+func (m *ScoreRunMutation) SetChanged(i int) {
+	m.changed = &i
+	m.addchanged = nil
+}
+
+// Changed returns the value of the "changed" field in the mutation.
+func (m *ScoreRunMutation) Changed() (r int, exists bool) {
+	v := m.changed
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldChanged returns the old "changed" field's value of the ScoreRun entity.
+// If the ScoreRun object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ScoreRunMutation) OldChanged(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldChanged is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldChanged requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldChanged: %w", err)
+	}
+	return oldValue.Changed, nil
+}
+
+// AddChanged adds i to the "changed" field.
+func (m *ScoreRunMutation) AddChanged(i int) {
+	if m.addchanged != nil {
+		*m.addchanged += i
+	} else {
+		m.addchanged = &i
+	}
+}
+
+// AddedChanged returns the value that was added to the "changed" field in this mutation.
+func (m *ScoreRunMutation) AddedChanged() (r int, exists bool) {
+	v := m.addchanged
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetChanged resets all changes to the "changed" field.
+func (m *ScoreRunMutation) ResetChanged() {
+	m.changed = nil
+	m.addchanged = nil
+}
+
+// SetHighChurnCrossings sets the "high_churn_crossings" field.
+func (m *ScoreRunMutation) SetHighChurnCrossings(i int) {
+	m.high_churn_crossings = &i
+	m.addhigh_churn_crossings = nil
+}
+
+// HighChurnCrossings returns the value of the "high_churn_crossings" field in the mutation.
+func (m *ScoreRunMutation) HighChurnCrossings() (r int, exists bool) {
+	v := m.high_churn_crossings
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldHighChurnCrossings returns the old "high_churn_crossings" field's value of the ScoreRun entity.
+// If the ScoreRun object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ScoreRunMutation) OldHighChurnCrossings(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldHighChurnCrossings is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldHighChurnCrossings requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldHighChurnCrossings: %w", err)
+	}
+	return oldValue.HighChurnCrossings, nil
+}
+
+// AddHighChurnCrossings adds i to the "high_churn_crossings" field.
+func (m *ScoreRunMutation) AddHighChurnCrossings(i int) {
+	if m.addhigh_churn_crossings != nil {
+		*m.addhigh_churn_crossings += i
+	} else {
+		m.addhigh_churn_crossings = &i
+	}
+}
+
+// AddedHighChurnCrossings returns the value that was added to the "high_churn_crossings" field in this mutation.
+func (m *ScoreRunMutation) AddedHighChurnCrossings() (r int, exists bool) {
+	v := m.addhigh_churn_crossings
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetHighChurnCrossings resets all changes to the "high_churn_crossings" field.
+func (m *ScoreRunMutation) ResetHighChurnCrossings() {
+	m.high_churn_crossings = nil
+	m.addhigh_churn_crossings = nil
+}
+
+// SetLtvReferenceCents sets the "ltv_reference_cents" field.
+func (m *ScoreRunMutation) SetLtvReferenceCents(i int64) {
+	m.ltv_reference_cents = &i
+	m.addltv_reference_cents = nil
+}
+
+// LtvReferenceCents returns the value of the "ltv_reference_cents" field in the mutation.
+func (m *ScoreRunMutation) LtvReferenceCents() (r int64, exists bool) {
+	v := m.ltv_reference_cents
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLtvReferenceCents returns the old "ltv_reference_cents" field's value of the ScoreRun entity.
+// If the ScoreRun object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ScoreRunMutation) OldLtvReferenceCents(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLtvReferenceCents is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLtvReferenceCents requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLtvReferenceCents: %w", err)
+	}
+	return oldValue.LtvReferenceCents, nil
+}
+
+// AddLtvReferenceCents adds i to the "ltv_reference_cents" field.
+func (m *ScoreRunMutation) AddLtvReferenceCents(i int64) {
+	if m.addltv_reference_cents != nil {
+		*m.addltv_reference_cents += i
+	} else {
+		m.addltv_reference_cents = &i
+	}
+}
+
+// AddedLtvReferenceCents returns the value that was added to the "ltv_reference_cents" field in this mutation.
+func (m *ScoreRunMutation) AddedLtvReferenceCents() (r int64, exists bool) {
+	v := m.addltv_reference_cents
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetLtvReferenceCents resets all changes to the "ltv_reference_cents" field.
+func (m *ScoreRunMutation) ResetLtvReferenceCents() {
+	m.ltv_reference_cents = nil
+	m.addltv_reference_cents = nil
+}
+
+// Where appends a list predicates to the ScoreRunMutation builder.
+func (m *ScoreRunMutation) Where(ps ...predicate.ScoreRun) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the ScoreRunMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *ScoreRunMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.ScoreRun, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *ScoreRunMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *ScoreRunMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (ScoreRun).
+func (m *ScoreRunMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *ScoreRunMutation) Fields() []string {
+	fields := make([]string, 0, 8)
+	if m.tenant_id != nil {
+		fields = append(fields, scorerun.FieldTenantID)
+	}
+	if m.started_at != nil {
+		fields = append(fields, scorerun.FieldStartedAt)
+	}
+	if m.finished_at != nil {
+		fields = append(fields, scorerun.FieldFinishedAt)
+	}
+	if m.trigger != nil {
+		fields = append(fields, scorerun.FieldTrigger)
+	}
+	if m.profiles != nil {
+		fields = append(fields, scorerun.FieldProfiles)
+	}
+	if m.changed != nil {
+		fields = append(fields, scorerun.FieldChanged)
+	}
+	if m.high_churn_crossings != nil {
+		fields = append(fields, scorerun.FieldHighChurnCrossings)
+	}
+	if m.ltv_reference_cents != nil {
+		fields = append(fields, scorerun.FieldLtvReferenceCents)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *ScoreRunMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case scorerun.FieldTenantID:
+		return m.TenantID()
+	case scorerun.FieldStartedAt:
+		return m.StartedAt()
+	case scorerun.FieldFinishedAt:
+		return m.FinishedAt()
+	case scorerun.FieldTrigger:
+		return m.Trigger()
+	case scorerun.FieldProfiles:
+		return m.Profiles()
+	case scorerun.FieldChanged:
+		return m.Changed()
+	case scorerun.FieldHighChurnCrossings:
+		return m.HighChurnCrossings()
+	case scorerun.FieldLtvReferenceCents:
+		return m.LtvReferenceCents()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *ScoreRunMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case scorerun.FieldTenantID:
+		return m.OldTenantID(ctx)
+	case scorerun.FieldStartedAt:
+		return m.OldStartedAt(ctx)
+	case scorerun.FieldFinishedAt:
+		return m.OldFinishedAt(ctx)
+	case scorerun.FieldTrigger:
+		return m.OldTrigger(ctx)
+	case scorerun.FieldProfiles:
+		return m.OldProfiles(ctx)
+	case scorerun.FieldChanged:
+		return m.OldChanged(ctx)
+	case scorerun.FieldHighChurnCrossings:
+		return m.OldHighChurnCrossings(ctx)
+	case scorerun.FieldLtvReferenceCents:
+		return m.OldLtvReferenceCents(ctx)
+	}
+	return nil, fmt.Errorf("unknown ScoreRun field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ScoreRunMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case scorerun.FieldTenantID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTenantID(v)
+		return nil
+	case scorerun.FieldStartedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStartedAt(v)
+		return nil
+	case scorerun.FieldFinishedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFinishedAt(v)
+		return nil
+	case scorerun.FieldTrigger:
+		v, ok := value.(scorerun.Trigger)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTrigger(v)
+		return nil
+	case scorerun.FieldProfiles:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetProfiles(v)
+		return nil
+	case scorerun.FieldChanged:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetChanged(v)
+		return nil
+	case scorerun.FieldHighChurnCrossings:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetHighChurnCrossings(v)
+		return nil
+	case scorerun.FieldLtvReferenceCents:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLtvReferenceCents(v)
+		return nil
+	}
+	return fmt.Errorf("unknown ScoreRun field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *ScoreRunMutation) AddedFields() []string {
+	var fields []string
+	if m.addprofiles != nil {
+		fields = append(fields, scorerun.FieldProfiles)
+	}
+	if m.addchanged != nil {
+		fields = append(fields, scorerun.FieldChanged)
+	}
+	if m.addhigh_churn_crossings != nil {
+		fields = append(fields, scorerun.FieldHighChurnCrossings)
+	}
+	if m.addltv_reference_cents != nil {
+		fields = append(fields, scorerun.FieldLtvReferenceCents)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *ScoreRunMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case scorerun.FieldProfiles:
+		return m.AddedProfiles()
+	case scorerun.FieldChanged:
+		return m.AddedChanged()
+	case scorerun.FieldHighChurnCrossings:
+		return m.AddedHighChurnCrossings()
+	case scorerun.FieldLtvReferenceCents:
+		return m.AddedLtvReferenceCents()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ScoreRunMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case scorerun.FieldProfiles:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddProfiles(v)
+		return nil
+	case scorerun.FieldChanged:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddChanged(v)
+		return nil
+	case scorerun.FieldHighChurnCrossings:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddHighChurnCrossings(v)
+		return nil
+	case scorerun.FieldLtvReferenceCents:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddLtvReferenceCents(v)
+		return nil
+	}
+	return fmt.Errorf("unknown ScoreRun numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *ScoreRunMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *ScoreRunMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *ScoreRunMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown ScoreRun nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *ScoreRunMutation) ResetField(name string) error {
+	switch name {
+	case scorerun.FieldTenantID:
+		m.ResetTenantID()
+		return nil
+	case scorerun.FieldStartedAt:
+		m.ResetStartedAt()
+		return nil
+	case scorerun.FieldFinishedAt:
+		m.ResetFinishedAt()
+		return nil
+	case scorerun.FieldTrigger:
+		m.ResetTrigger()
+		return nil
+	case scorerun.FieldProfiles:
+		m.ResetProfiles()
+		return nil
+	case scorerun.FieldChanged:
+		m.ResetChanged()
+		return nil
+	case scorerun.FieldHighChurnCrossings:
+		m.ResetHighChurnCrossings()
+		return nil
+	case scorerun.FieldLtvReferenceCents:
+		m.ResetLtvReferenceCents()
+		return nil
+	}
+	return fmt.Errorf("unknown ScoreRun field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *ScoreRunMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *ScoreRunMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *ScoreRunMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *ScoreRunMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *ScoreRunMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *ScoreRunMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *ScoreRunMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown ScoreRun unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *ScoreRunMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown ScoreRun edge %s", name)
+}
+
+// SegmentMutation represents an operation that mutates the Segment nodes in the graph.
+type SegmentMutation struct {
+	config
+	op                  Op
+	typ                 string
+	id                  *uuid.UUID
+	tenant_id           *uuid.UUID
+	created_at          *time.Time
+	updated_at          *time.Time
+	name                *string
+	description         *string
+	_type               *segment.Type
+	model               *segment.Model
+	rules               **schematype.Rule
+	active              *bool
+	member_count        *int
+	addmember_count     *int
+	last_refreshed_at   *time.Time
+	last_refresh_ms     *int
+	addlast_refresh_ms  *int
+	messaging_synced_at *time.Time
+	created_by          *string
+	clearedFields       map[string]struct{}
+	memberships         map[int64]struct{}
+	removedmemberships  map[int64]struct{}
+	clearedmemberships  bool
+	done                bool
+	oldValue            func(context.Context) (*Segment, error)
+	predicates          []predicate.Segment
+}
+
+var _ ent.Mutation = (*SegmentMutation)(nil)
+
+// segmentOption allows management of the mutation configuration using functional options.
+type segmentOption func(*SegmentMutation)
+
+// newSegmentMutation creates new mutation for the Segment entity.
+func newSegmentMutation(c config, op Op, opts ...segmentOption) *SegmentMutation {
+	m := &SegmentMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeSegment,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withSegmentID sets the ID field of the mutation.
+func withSegmentID(id uuid.UUID) segmentOption {
+	return func(m *SegmentMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *Segment
+		)
+		m.oldValue = func(ctx context.Context) (*Segment, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().Segment.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withSegment sets the old Segment of the mutation.
+func withSegment(node *Segment) segmentOption {
+	return func(m *SegmentMutation) {
+		m.oldValue = func(context.Context) (*Segment, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m SegmentMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m SegmentMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of Segment entities.
+func (m *SegmentMutation) SetID(id uuid.UUID) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *SegmentMutation) ID() (id uuid.UUID, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *SegmentMutation) IDs(ctx context.Context) ([]uuid.UUID, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []uuid.UUID{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().Segment.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetTenantID sets the "tenant_id" field.
+func (m *SegmentMutation) SetTenantID(u uuid.UUID) {
+	m.tenant_id = &u
+}
+
+// TenantID returns the value of the "tenant_id" field in the mutation.
+func (m *SegmentMutation) TenantID() (r uuid.UUID, exists bool) {
+	v := m.tenant_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTenantID returns the old "tenant_id" field's value of the Segment entity.
+// If the Segment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SegmentMutation) OldTenantID(ctx context.Context) (v uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTenantID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTenantID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTenantID: %w", err)
+	}
+	return oldValue.TenantID, nil
+}
+
+// ResetTenantID resets all changes to the "tenant_id" field.
+func (m *SegmentMutation) ResetTenantID() {
+	m.tenant_id = nil
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *SegmentMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *SegmentMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the Segment entity.
+// If the Segment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SegmentMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *SegmentMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *SegmentMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *SegmentMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the Segment entity.
+// If the Segment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SegmentMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *SegmentMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetName sets the "name" field.
+func (m *SegmentMutation) SetName(s string) {
+	m.name = &s
+}
+
+// Name returns the value of the "name" field in the mutation.
+func (m *SegmentMutation) Name() (r string, exists bool) {
+	v := m.name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldName returns the old "name" field's value of the Segment entity.
+// If the Segment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SegmentMutation) OldName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldName: %w", err)
+	}
+	return oldValue.Name, nil
+}
+
+// ResetName resets all changes to the "name" field.
+func (m *SegmentMutation) ResetName() {
+	m.name = nil
+}
+
+// SetDescription sets the "description" field.
+func (m *SegmentMutation) SetDescription(s string) {
+	m.description = &s
+}
+
+// Description returns the value of the "description" field in the mutation.
+func (m *SegmentMutation) Description() (r string, exists bool) {
+	v := m.description
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDescription returns the old "description" field's value of the Segment entity.
+// If the Segment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SegmentMutation) OldDescription(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDescription is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDescription requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDescription: %w", err)
+	}
+	return oldValue.Description, nil
+}
+
+// ClearDescription clears the value of the "description" field.
+func (m *SegmentMutation) ClearDescription() {
+	m.description = nil
+	m.clearedFields[segment.FieldDescription] = struct{}{}
+}
+
+// DescriptionCleared returns if the "description" field was cleared in this mutation.
+func (m *SegmentMutation) DescriptionCleared() bool {
+	_, ok := m.clearedFields[segment.FieldDescription]
+	return ok
+}
+
+// ResetDescription resets all changes to the "description" field.
+func (m *SegmentMutation) ResetDescription() {
+	m.description = nil
+	delete(m.clearedFields, segment.FieldDescription)
+}
+
+// SetType sets the "type" field.
+func (m *SegmentMutation) SetType(s segment.Type) {
+	m._type = &s
+}
+
+// GetType returns the value of the "type" field in the mutation.
+func (m *SegmentMutation) GetType() (r segment.Type, exists bool) {
+	v := m._type
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldType returns the old "type" field's value of the Segment entity.
+// If the Segment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SegmentMutation) OldType(ctx context.Context) (v segment.Type, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldType is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldType requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldType: %w", err)
+	}
+	return oldValue.Type, nil
+}
+
+// ResetType resets all changes to the "type" field.
+func (m *SegmentMutation) ResetType() {
+	m._type = nil
+}
+
+// SetModel sets the "model" field.
+func (m *SegmentMutation) SetModel(s segment.Model) {
+	m.model = &s
+}
+
+// Model returns the value of the "model" field in the mutation.
+func (m *SegmentMutation) Model() (r segment.Model, exists bool) {
+	v := m.model
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldModel returns the old "model" field's value of the Segment entity.
+// If the Segment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SegmentMutation) OldModel(ctx context.Context) (v *segment.Model, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldModel is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldModel requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldModel: %w", err)
+	}
+	return oldValue.Model, nil
+}
+
+// ClearModel clears the value of the "model" field.
+func (m *SegmentMutation) ClearModel() {
+	m.model = nil
+	m.clearedFields[segment.FieldModel] = struct{}{}
+}
+
+// ModelCleared returns if the "model" field was cleared in this mutation.
+func (m *SegmentMutation) ModelCleared() bool {
+	_, ok := m.clearedFields[segment.FieldModel]
+	return ok
+}
+
+// ResetModel resets all changes to the "model" field.
+func (m *SegmentMutation) ResetModel() {
+	m.model = nil
+	delete(m.clearedFields, segment.FieldModel)
+}
+
+// SetRules sets the "rules" field.
+func (m *SegmentMutation) SetRules(s *schematype.Rule) {
+	m.rules = &s
+}
+
+// Rules returns the value of the "rules" field in the mutation.
+func (m *SegmentMutation) Rules() (r *schematype.Rule, exists bool) {
+	v := m.rules
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRules returns the old "rules" field's value of the Segment entity.
+// If the Segment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SegmentMutation) OldRules(ctx context.Context) (v *schematype.Rule, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRules is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRules requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRules: %w", err)
+	}
+	return oldValue.Rules, nil
+}
+
+// ClearRules clears the value of the "rules" field.
+func (m *SegmentMutation) ClearRules() {
+	m.rules = nil
+	m.clearedFields[segment.FieldRules] = struct{}{}
+}
+
+// RulesCleared returns if the "rules" field was cleared in this mutation.
+func (m *SegmentMutation) RulesCleared() bool {
+	_, ok := m.clearedFields[segment.FieldRules]
+	return ok
+}
+
+// ResetRules resets all changes to the "rules" field.
+func (m *SegmentMutation) ResetRules() {
+	m.rules = nil
+	delete(m.clearedFields, segment.FieldRules)
+}
+
+// SetActive sets the "active" field.
+func (m *SegmentMutation) SetActive(b bool) {
+	m.active = &b
+}
+
+// Active returns the value of the "active" field in the mutation.
+func (m *SegmentMutation) Active() (r bool, exists bool) {
+	v := m.active
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldActive returns the old "active" field's value of the Segment entity.
+// If the Segment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SegmentMutation) OldActive(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldActive is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldActive requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldActive: %w", err)
+	}
+	return oldValue.Active, nil
+}
+
+// ResetActive resets all changes to the "active" field.
+func (m *SegmentMutation) ResetActive() {
+	m.active = nil
+}
+
+// SetMemberCount sets the "member_count" field.
+func (m *SegmentMutation) SetMemberCount(i int) {
+	m.member_count = &i
+	m.addmember_count = nil
+}
+
+// MemberCount returns the value of the "member_count" field in the mutation.
+func (m *SegmentMutation) MemberCount() (r int, exists bool) {
+	v := m.member_count
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMemberCount returns the old "member_count" field's value of the Segment entity.
+// If the Segment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SegmentMutation) OldMemberCount(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMemberCount is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMemberCount requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMemberCount: %w", err)
+	}
+	return oldValue.MemberCount, nil
+}
+
+// AddMemberCount adds i to the "member_count" field.
+func (m *SegmentMutation) AddMemberCount(i int) {
+	if m.addmember_count != nil {
+		*m.addmember_count += i
+	} else {
+		m.addmember_count = &i
+	}
+}
+
+// AddedMemberCount returns the value that was added to the "member_count" field in this mutation.
+func (m *SegmentMutation) AddedMemberCount() (r int, exists bool) {
+	v := m.addmember_count
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetMemberCount resets all changes to the "member_count" field.
+func (m *SegmentMutation) ResetMemberCount() {
+	m.member_count = nil
+	m.addmember_count = nil
+}
+
+// SetLastRefreshedAt sets the "last_refreshed_at" field.
+func (m *SegmentMutation) SetLastRefreshedAt(t time.Time) {
+	m.last_refreshed_at = &t
+}
+
+// LastRefreshedAt returns the value of the "last_refreshed_at" field in the mutation.
+func (m *SegmentMutation) LastRefreshedAt() (r time.Time, exists bool) {
+	v := m.last_refreshed_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLastRefreshedAt returns the old "last_refreshed_at" field's value of the Segment entity.
+// If the Segment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SegmentMutation) OldLastRefreshedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLastRefreshedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLastRefreshedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLastRefreshedAt: %w", err)
+	}
+	return oldValue.LastRefreshedAt, nil
+}
+
+// ClearLastRefreshedAt clears the value of the "last_refreshed_at" field.
+func (m *SegmentMutation) ClearLastRefreshedAt() {
+	m.last_refreshed_at = nil
+	m.clearedFields[segment.FieldLastRefreshedAt] = struct{}{}
+}
+
+// LastRefreshedAtCleared returns if the "last_refreshed_at" field was cleared in this mutation.
+func (m *SegmentMutation) LastRefreshedAtCleared() bool {
+	_, ok := m.clearedFields[segment.FieldLastRefreshedAt]
+	return ok
+}
+
+// ResetLastRefreshedAt resets all changes to the "last_refreshed_at" field.
+func (m *SegmentMutation) ResetLastRefreshedAt() {
+	m.last_refreshed_at = nil
+	delete(m.clearedFields, segment.FieldLastRefreshedAt)
+}
+
+// SetLastRefreshMs sets the "last_refresh_ms" field.
+func (m *SegmentMutation) SetLastRefreshMs(i int) {
+	m.last_refresh_ms = &i
+	m.addlast_refresh_ms = nil
+}
+
+// LastRefreshMs returns the value of the "last_refresh_ms" field in the mutation.
+func (m *SegmentMutation) LastRefreshMs() (r int, exists bool) {
+	v := m.last_refresh_ms
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLastRefreshMs returns the old "last_refresh_ms" field's value of the Segment entity.
+// If the Segment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SegmentMutation) OldLastRefreshMs(ctx context.Context) (v *int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLastRefreshMs is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLastRefreshMs requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLastRefreshMs: %w", err)
+	}
+	return oldValue.LastRefreshMs, nil
+}
+
+// AddLastRefreshMs adds i to the "last_refresh_ms" field.
+func (m *SegmentMutation) AddLastRefreshMs(i int) {
+	if m.addlast_refresh_ms != nil {
+		*m.addlast_refresh_ms += i
+	} else {
+		m.addlast_refresh_ms = &i
+	}
+}
+
+// AddedLastRefreshMs returns the value that was added to the "last_refresh_ms" field in this mutation.
+func (m *SegmentMutation) AddedLastRefreshMs() (r int, exists bool) {
+	v := m.addlast_refresh_ms
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ClearLastRefreshMs clears the value of the "last_refresh_ms" field.
+func (m *SegmentMutation) ClearLastRefreshMs() {
+	m.last_refresh_ms = nil
+	m.addlast_refresh_ms = nil
+	m.clearedFields[segment.FieldLastRefreshMs] = struct{}{}
+}
+
+// LastRefreshMsCleared returns if the "last_refresh_ms" field was cleared in this mutation.
+func (m *SegmentMutation) LastRefreshMsCleared() bool {
+	_, ok := m.clearedFields[segment.FieldLastRefreshMs]
+	return ok
+}
+
+// ResetLastRefreshMs resets all changes to the "last_refresh_ms" field.
+func (m *SegmentMutation) ResetLastRefreshMs() {
+	m.last_refresh_ms = nil
+	m.addlast_refresh_ms = nil
+	delete(m.clearedFields, segment.FieldLastRefreshMs)
+}
+
+// SetMessagingSyncedAt sets the "messaging_synced_at" field.
+func (m *SegmentMutation) SetMessagingSyncedAt(t time.Time) {
+	m.messaging_synced_at = &t
+}
+
+// MessagingSyncedAt returns the value of the "messaging_synced_at" field in the mutation.
+func (m *SegmentMutation) MessagingSyncedAt() (r time.Time, exists bool) {
+	v := m.messaging_synced_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMessagingSyncedAt returns the old "messaging_synced_at" field's value of the Segment entity.
+// If the Segment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SegmentMutation) OldMessagingSyncedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMessagingSyncedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMessagingSyncedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMessagingSyncedAt: %w", err)
+	}
+	return oldValue.MessagingSyncedAt, nil
+}
+
+// ClearMessagingSyncedAt clears the value of the "messaging_synced_at" field.
+func (m *SegmentMutation) ClearMessagingSyncedAt() {
+	m.messaging_synced_at = nil
+	m.clearedFields[segment.FieldMessagingSyncedAt] = struct{}{}
+}
+
+// MessagingSyncedAtCleared returns if the "messaging_synced_at" field was cleared in this mutation.
+func (m *SegmentMutation) MessagingSyncedAtCleared() bool {
+	_, ok := m.clearedFields[segment.FieldMessagingSyncedAt]
+	return ok
+}
+
+// ResetMessagingSyncedAt resets all changes to the "messaging_synced_at" field.
+func (m *SegmentMutation) ResetMessagingSyncedAt() {
+	m.messaging_synced_at = nil
+	delete(m.clearedFields, segment.FieldMessagingSyncedAt)
+}
+
+// SetCreatedBy sets the "created_by" field.
+func (m *SegmentMutation) SetCreatedBy(s string) {
+	m.created_by = &s
+}
+
+// CreatedBy returns the value of the "created_by" field in the mutation.
+func (m *SegmentMutation) CreatedBy() (r string, exists bool) {
+	v := m.created_by
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedBy returns the old "created_by" field's value of the Segment entity.
+// If the Segment object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SegmentMutation) OldCreatedBy(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedBy is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedBy requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedBy: %w", err)
+	}
+	return oldValue.CreatedBy, nil
+}
+
+// ResetCreatedBy resets all changes to the "created_by" field.
+func (m *SegmentMutation) ResetCreatedBy() {
+	m.created_by = nil
+}
+
+// AddMembershipIDs adds the "memberships" edge to the SegmentMembership entity by ids.
+func (m *SegmentMutation) AddMembershipIDs(ids ...int64) {
+	if m.memberships == nil {
+		m.memberships = make(map[int64]struct{})
+	}
+	for i := range ids {
+		m.memberships[ids[i]] = struct{}{}
+	}
+}
+
+// ClearMemberships clears the "memberships" edge to the SegmentMembership entity.
+func (m *SegmentMutation) ClearMemberships() {
+	m.clearedmemberships = true
+}
+
+// MembershipsCleared reports if the "memberships" edge to the SegmentMembership entity was cleared.
+func (m *SegmentMutation) MembershipsCleared() bool {
+	return m.clearedmemberships
+}
+
+// RemoveMembershipIDs removes the "memberships" edge to the SegmentMembership entity by IDs.
+func (m *SegmentMutation) RemoveMembershipIDs(ids ...int64) {
+	if m.removedmemberships == nil {
+		m.removedmemberships = make(map[int64]struct{})
+	}
+	for i := range ids {
+		delete(m.memberships, ids[i])
+		m.removedmemberships[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedMemberships returns the removed IDs of the "memberships" edge to the SegmentMembership entity.
+func (m *SegmentMutation) RemovedMembershipsIDs() (ids []int64) {
+	for id := range m.removedmemberships {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// MembershipsIDs returns the "memberships" edge IDs in the mutation.
+func (m *SegmentMutation) MembershipsIDs() (ids []int64) {
+	for id := range m.memberships {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetMemberships resets all changes to the "memberships" edge.
+func (m *SegmentMutation) ResetMemberships() {
+	m.memberships = nil
+	m.clearedmemberships = false
+	m.removedmemberships = nil
+}
+
+// Where appends a list predicates to the SegmentMutation builder.
+func (m *SegmentMutation) Where(ps ...predicate.Segment) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the SegmentMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *SegmentMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.Segment, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *SegmentMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *SegmentMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (Segment).
+func (m *SegmentMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *SegmentMutation) Fields() []string {
+	fields := make([]string, 0, 14)
+	if m.tenant_id != nil {
+		fields = append(fields, segment.FieldTenantID)
+	}
+	if m.created_at != nil {
+		fields = append(fields, segment.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, segment.FieldUpdatedAt)
+	}
+	if m.name != nil {
+		fields = append(fields, segment.FieldName)
+	}
+	if m.description != nil {
+		fields = append(fields, segment.FieldDescription)
+	}
+	if m._type != nil {
+		fields = append(fields, segment.FieldType)
+	}
+	if m.model != nil {
+		fields = append(fields, segment.FieldModel)
+	}
+	if m.rules != nil {
+		fields = append(fields, segment.FieldRules)
+	}
+	if m.active != nil {
+		fields = append(fields, segment.FieldActive)
+	}
+	if m.member_count != nil {
+		fields = append(fields, segment.FieldMemberCount)
+	}
+	if m.last_refreshed_at != nil {
+		fields = append(fields, segment.FieldLastRefreshedAt)
+	}
+	if m.last_refresh_ms != nil {
+		fields = append(fields, segment.FieldLastRefreshMs)
+	}
+	if m.messaging_synced_at != nil {
+		fields = append(fields, segment.FieldMessagingSyncedAt)
+	}
+	if m.created_by != nil {
+		fields = append(fields, segment.FieldCreatedBy)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *SegmentMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case segment.FieldTenantID:
+		return m.TenantID()
+	case segment.FieldCreatedAt:
+		return m.CreatedAt()
+	case segment.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case segment.FieldName:
+		return m.Name()
+	case segment.FieldDescription:
+		return m.Description()
+	case segment.FieldType:
+		return m.GetType()
+	case segment.FieldModel:
+		return m.Model()
+	case segment.FieldRules:
+		return m.Rules()
+	case segment.FieldActive:
+		return m.Active()
+	case segment.FieldMemberCount:
+		return m.MemberCount()
+	case segment.FieldLastRefreshedAt:
+		return m.LastRefreshedAt()
+	case segment.FieldLastRefreshMs:
+		return m.LastRefreshMs()
+	case segment.FieldMessagingSyncedAt:
+		return m.MessagingSyncedAt()
+	case segment.FieldCreatedBy:
+		return m.CreatedBy()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *SegmentMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case segment.FieldTenantID:
+		return m.OldTenantID(ctx)
+	case segment.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case segment.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case segment.FieldName:
+		return m.OldName(ctx)
+	case segment.FieldDescription:
+		return m.OldDescription(ctx)
+	case segment.FieldType:
+		return m.OldType(ctx)
+	case segment.FieldModel:
+		return m.OldModel(ctx)
+	case segment.FieldRules:
+		return m.OldRules(ctx)
+	case segment.FieldActive:
+		return m.OldActive(ctx)
+	case segment.FieldMemberCount:
+		return m.OldMemberCount(ctx)
+	case segment.FieldLastRefreshedAt:
+		return m.OldLastRefreshedAt(ctx)
+	case segment.FieldLastRefreshMs:
+		return m.OldLastRefreshMs(ctx)
+	case segment.FieldMessagingSyncedAt:
+		return m.OldMessagingSyncedAt(ctx)
+	case segment.FieldCreatedBy:
+		return m.OldCreatedBy(ctx)
+	}
+	return nil, fmt.Errorf("unknown Segment field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *SegmentMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case segment.FieldTenantID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTenantID(v)
+		return nil
+	case segment.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case segment.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case segment.FieldName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetName(v)
+		return nil
+	case segment.FieldDescription:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDescription(v)
+		return nil
+	case segment.FieldType:
+		v, ok := value.(segment.Type)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetType(v)
+		return nil
+	case segment.FieldModel:
+		v, ok := value.(segment.Model)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetModel(v)
+		return nil
+	case segment.FieldRules:
+		v, ok := value.(*schematype.Rule)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRules(v)
+		return nil
+	case segment.FieldActive:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetActive(v)
+		return nil
+	case segment.FieldMemberCount:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMemberCount(v)
+		return nil
+	case segment.FieldLastRefreshedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLastRefreshedAt(v)
+		return nil
+	case segment.FieldLastRefreshMs:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLastRefreshMs(v)
+		return nil
+	case segment.FieldMessagingSyncedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMessagingSyncedAt(v)
+		return nil
+	case segment.FieldCreatedBy:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedBy(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Segment field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *SegmentMutation) AddedFields() []string {
+	var fields []string
+	if m.addmember_count != nil {
+		fields = append(fields, segment.FieldMemberCount)
+	}
+	if m.addlast_refresh_ms != nil {
+		fields = append(fields, segment.FieldLastRefreshMs)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *SegmentMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case segment.FieldMemberCount:
+		return m.AddedMemberCount()
+	case segment.FieldLastRefreshMs:
+		return m.AddedLastRefreshMs()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *SegmentMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case segment.FieldMemberCount:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddMemberCount(v)
+		return nil
+	case segment.FieldLastRefreshMs:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddLastRefreshMs(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Segment numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *SegmentMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(segment.FieldDescription) {
+		fields = append(fields, segment.FieldDescription)
+	}
+	if m.FieldCleared(segment.FieldModel) {
+		fields = append(fields, segment.FieldModel)
+	}
+	if m.FieldCleared(segment.FieldRules) {
+		fields = append(fields, segment.FieldRules)
+	}
+	if m.FieldCleared(segment.FieldLastRefreshedAt) {
+		fields = append(fields, segment.FieldLastRefreshedAt)
+	}
+	if m.FieldCleared(segment.FieldLastRefreshMs) {
+		fields = append(fields, segment.FieldLastRefreshMs)
+	}
+	if m.FieldCleared(segment.FieldMessagingSyncedAt) {
+		fields = append(fields, segment.FieldMessagingSyncedAt)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *SegmentMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *SegmentMutation) ClearField(name string) error {
+	switch name {
+	case segment.FieldDescription:
+		m.ClearDescription()
+		return nil
+	case segment.FieldModel:
+		m.ClearModel()
+		return nil
+	case segment.FieldRules:
+		m.ClearRules()
+		return nil
+	case segment.FieldLastRefreshedAt:
+		m.ClearLastRefreshedAt()
+		return nil
+	case segment.FieldLastRefreshMs:
+		m.ClearLastRefreshMs()
+		return nil
+	case segment.FieldMessagingSyncedAt:
+		m.ClearMessagingSyncedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown Segment nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *SegmentMutation) ResetField(name string) error {
+	switch name {
+	case segment.FieldTenantID:
+		m.ResetTenantID()
+		return nil
+	case segment.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case segment.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case segment.FieldName:
+		m.ResetName()
+		return nil
+	case segment.FieldDescription:
+		m.ResetDescription()
+		return nil
+	case segment.FieldType:
+		m.ResetType()
+		return nil
+	case segment.FieldModel:
+		m.ResetModel()
+		return nil
+	case segment.FieldRules:
+		m.ResetRules()
+		return nil
+	case segment.FieldActive:
+		m.ResetActive()
+		return nil
+	case segment.FieldMemberCount:
+		m.ResetMemberCount()
+		return nil
+	case segment.FieldLastRefreshedAt:
+		m.ResetLastRefreshedAt()
+		return nil
+	case segment.FieldLastRefreshMs:
+		m.ResetLastRefreshMs()
+		return nil
+	case segment.FieldMessagingSyncedAt:
+		m.ResetMessagingSyncedAt()
+		return nil
+	case segment.FieldCreatedBy:
+		m.ResetCreatedBy()
+		return nil
+	}
+	return fmt.Errorf("unknown Segment field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *SegmentMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.memberships != nil {
+		edges = append(edges, segment.EdgeMemberships)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *SegmentMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case segment.EdgeMemberships:
+		ids := make([]ent.Value, 0, len(m.memberships))
+		for id := range m.memberships {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *SegmentMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.removedmemberships != nil {
+		edges = append(edges, segment.EdgeMemberships)
+	}
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *SegmentMutation) RemovedIDs(name string) []ent.Value {
+	switch name {
+	case segment.EdgeMemberships:
+		ids := make([]ent.Value, 0, len(m.removedmemberships))
+		for id := range m.removedmemberships {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *SegmentMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.clearedmemberships {
+		edges = append(edges, segment.EdgeMemberships)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *SegmentMutation) EdgeCleared(name string) bool {
+	switch name {
+	case segment.EdgeMemberships:
+		return m.clearedmemberships
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *SegmentMutation) ClearEdge(name string) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown Segment unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *SegmentMutation) ResetEdge(name string) error {
+	switch name {
+	case segment.EdgeMemberships:
+		m.ResetMemberships()
+		return nil
+	}
+	return fmt.Errorf("unknown Segment edge %s", name)
+}
+
+// SegmentMembershipMutation represents an operation that mutates the SegmentMembership nodes in the graph.
+type SegmentMembershipMutation struct {
+	config
+	op              Op
+	typ             string
+	id              *int64
+	tenant_id       *uuid.UUID
+	source          *segmentmembership.Source
+	added_at        *time.Time
+	clearedFields   map[string]struct{}
+	segment         *uuid.UUID
+	clearedsegment  bool
+	customer        *uuid.UUID
+	clearedcustomer bool
+	done            bool
+	oldValue        func(context.Context) (*SegmentMembership, error)
+	predicates      []predicate.SegmentMembership
+}
+
+var _ ent.Mutation = (*SegmentMembershipMutation)(nil)
+
+// segmentmembershipOption allows management of the mutation configuration using functional options.
+type segmentmembershipOption func(*SegmentMembershipMutation)
+
+// newSegmentMembershipMutation creates new mutation for the SegmentMembership entity.
+func newSegmentMembershipMutation(c config, op Op, opts ...segmentmembershipOption) *SegmentMembershipMutation {
+	m := &SegmentMembershipMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeSegmentMembership,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withSegmentMembershipID sets the ID field of the mutation.
+func withSegmentMembershipID(id int64) segmentmembershipOption {
+	return func(m *SegmentMembershipMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *SegmentMembership
+		)
+		m.oldValue = func(ctx context.Context) (*SegmentMembership, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().SegmentMembership.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withSegmentMembership sets the old SegmentMembership of the mutation.
+func withSegmentMembership(node *SegmentMembership) segmentmembershipOption {
+	return func(m *SegmentMembershipMutation) {
+		m.oldValue = func(context.Context) (*SegmentMembership, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m SegmentMembershipMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m SegmentMembershipMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// SetID sets the value of the id field. Note that this
+// operation is only accepted on creation of SegmentMembership entities.
+func (m *SegmentMembershipMutation) SetID(id int64) {
+	m.id = &id
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *SegmentMembershipMutation) ID() (id int64, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *SegmentMembershipMutation) IDs(ctx context.Context) ([]int64, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int64{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().SegmentMembership.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetTenantID sets the "tenant_id" field.
+func (m *SegmentMembershipMutation) SetTenantID(u uuid.UUID) {
+	m.tenant_id = &u
+}
+
+// TenantID returns the value of the "tenant_id" field in the mutation.
+func (m *SegmentMembershipMutation) TenantID() (r uuid.UUID, exists bool) {
+	v := m.tenant_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTenantID returns the old "tenant_id" field's value of the SegmentMembership entity.
+// If the SegmentMembership object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SegmentMembershipMutation) OldTenantID(ctx context.Context) (v uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTenantID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTenantID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTenantID: %w", err)
+	}
+	return oldValue.TenantID, nil
+}
+
+// ResetTenantID resets all changes to the "tenant_id" field.
+func (m *SegmentMembershipMutation) ResetTenantID() {
+	m.tenant_id = nil
+}
+
+// SetSegmentID sets the "segment_id" field.
+func (m *SegmentMembershipMutation) SetSegmentID(u uuid.UUID) {
+	m.segment = &u
+}
+
+// SegmentID returns the value of the "segment_id" field in the mutation.
+func (m *SegmentMembershipMutation) SegmentID() (r uuid.UUID, exists bool) {
+	v := m.segment
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSegmentID returns the old "segment_id" field's value of the SegmentMembership entity.
+// If the SegmentMembership object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SegmentMembershipMutation) OldSegmentID(ctx context.Context) (v uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSegmentID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSegmentID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSegmentID: %w", err)
+	}
+	return oldValue.SegmentID, nil
+}
+
+// ResetSegmentID resets all changes to the "segment_id" field.
+func (m *SegmentMembershipMutation) ResetSegmentID() {
+	m.segment = nil
+}
+
+// SetCustomerID sets the "customer_id" field.
+func (m *SegmentMembershipMutation) SetCustomerID(u uuid.UUID) {
+	m.customer = &u
+}
+
+// CustomerID returns the value of the "customer_id" field in the mutation.
+func (m *SegmentMembershipMutation) CustomerID() (r uuid.UUID, exists bool) {
+	v := m.customer
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCustomerID returns the old "customer_id" field's value of the SegmentMembership entity.
+// If the SegmentMembership object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SegmentMembershipMutation) OldCustomerID(ctx context.Context) (v uuid.UUID, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCustomerID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCustomerID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCustomerID: %w", err)
+	}
+	return oldValue.CustomerID, nil
+}
+
+// ResetCustomerID resets all changes to the "customer_id" field.
+func (m *SegmentMembershipMutation) ResetCustomerID() {
+	m.customer = nil
+}
+
+// SetSource sets the "source" field.
+func (m *SegmentMembershipMutation) SetSource(s segmentmembership.Source) {
+	m.source = &s
+}
+
+// Source returns the value of the "source" field in the mutation.
+func (m *SegmentMembershipMutation) Source() (r segmentmembership.Source, exists bool) {
+	v := m.source
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSource returns the old "source" field's value of the SegmentMembership entity.
+// If the SegmentMembership object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SegmentMembershipMutation) OldSource(ctx context.Context) (v segmentmembership.Source, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSource is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSource requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSource: %w", err)
+	}
+	return oldValue.Source, nil
+}
+
+// ResetSource resets all changes to the "source" field.
+func (m *SegmentMembershipMutation) ResetSource() {
+	m.source = nil
+}
+
+// SetAddedAt sets the "added_at" field.
+func (m *SegmentMembershipMutation) SetAddedAt(t time.Time) {
+	m.added_at = &t
+}
+
+// AddedAt returns the value of the "added_at" field in the mutation.
+func (m *SegmentMembershipMutation) AddedAt() (r time.Time, exists bool) {
+	v := m.added_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAddedAt returns the old "added_at" field's value of the SegmentMembership entity.
+// If the SegmentMembership object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *SegmentMembershipMutation) OldAddedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAddedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAddedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAddedAt: %w", err)
+	}
+	return oldValue.AddedAt, nil
+}
+
+// ResetAddedAt resets all changes to the "added_at" field.
+func (m *SegmentMembershipMutation) ResetAddedAt() {
+	m.added_at = nil
+}
+
+// ClearSegment clears the "segment" edge to the Segment entity.
+func (m *SegmentMembershipMutation) ClearSegment() {
+	m.clearedsegment = true
+	m.clearedFields[segmentmembership.FieldSegmentID] = struct{}{}
+}
+
+// SegmentCleared reports if the "segment" edge to the Segment entity was cleared.
+func (m *SegmentMembershipMutation) SegmentCleared() bool {
+	return m.clearedsegment
+}
+
+// SegmentIDs returns the "segment" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// SegmentID instead. It exists only for internal usage by the builders.
+func (m *SegmentMembershipMutation) SegmentIDs() (ids []uuid.UUID) {
+	if id := m.segment; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetSegment resets all changes to the "segment" edge.
+func (m *SegmentMembershipMutation) ResetSegment() {
+	m.segment = nil
+	m.clearedsegment = false
+}
+
+// ClearCustomer clears the "customer" edge to the CustomerProfile entity.
+func (m *SegmentMembershipMutation) ClearCustomer() {
+	m.clearedcustomer = true
+	m.clearedFields[segmentmembership.FieldCustomerID] = struct{}{}
+}
+
+// CustomerCleared reports if the "customer" edge to the CustomerProfile entity was cleared.
+func (m *SegmentMembershipMutation) CustomerCleared() bool {
+	return m.clearedcustomer
+}
+
+// CustomerIDs returns the "customer" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// CustomerID instead. It exists only for internal usage by the builders.
+func (m *SegmentMembershipMutation) CustomerIDs() (ids []uuid.UUID) {
+	if id := m.customer; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetCustomer resets all changes to the "customer" edge.
+func (m *SegmentMembershipMutation) ResetCustomer() {
+	m.customer = nil
+	m.clearedcustomer = false
+}
+
+// Where appends a list predicates to the SegmentMembershipMutation builder.
+func (m *SegmentMembershipMutation) Where(ps ...predicate.SegmentMembership) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the SegmentMembershipMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *SegmentMembershipMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.SegmentMembership, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *SegmentMembershipMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *SegmentMembershipMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (SegmentMembership).
+func (m *SegmentMembershipMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *SegmentMembershipMutation) Fields() []string {
+	fields := make([]string, 0, 5)
+	if m.tenant_id != nil {
+		fields = append(fields, segmentmembership.FieldTenantID)
+	}
+	if m.segment != nil {
+		fields = append(fields, segmentmembership.FieldSegmentID)
+	}
+	if m.customer != nil {
+		fields = append(fields, segmentmembership.FieldCustomerID)
+	}
+	if m.source != nil {
+		fields = append(fields, segmentmembership.FieldSource)
+	}
+	if m.added_at != nil {
+		fields = append(fields, segmentmembership.FieldAddedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *SegmentMembershipMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case segmentmembership.FieldTenantID:
+		return m.TenantID()
+	case segmentmembership.FieldSegmentID:
+		return m.SegmentID()
+	case segmentmembership.FieldCustomerID:
+		return m.CustomerID()
+	case segmentmembership.FieldSource:
+		return m.Source()
+	case segmentmembership.FieldAddedAt:
+		return m.AddedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *SegmentMembershipMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case segmentmembership.FieldTenantID:
+		return m.OldTenantID(ctx)
+	case segmentmembership.FieldSegmentID:
+		return m.OldSegmentID(ctx)
+	case segmentmembership.FieldCustomerID:
+		return m.OldCustomerID(ctx)
+	case segmentmembership.FieldSource:
+		return m.OldSource(ctx)
+	case segmentmembership.FieldAddedAt:
+		return m.OldAddedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown SegmentMembership field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *SegmentMembershipMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case segmentmembership.FieldTenantID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTenantID(v)
+		return nil
+	case segmentmembership.FieldSegmentID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSegmentID(v)
+		return nil
+	case segmentmembership.FieldCustomerID:
+		v, ok := value.(uuid.UUID)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCustomerID(v)
+		return nil
+	case segmentmembership.FieldSource:
+		v, ok := value.(segmentmembership.Source)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSource(v)
+		return nil
+	case segmentmembership.FieldAddedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAddedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown SegmentMembership field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *SegmentMembershipMutation) AddedFields() []string {
+	return nil
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *SegmentMembershipMutation) AddedField(name string) (ent.Value, bool) {
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *SegmentMembershipMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown SegmentMembership numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *SegmentMembershipMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *SegmentMembershipMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *SegmentMembershipMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown SegmentMembership nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *SegmentMembershipMutation) ResetField(name string) error {
+	switch name {
+	case segmentmembership.FieldTenantID:
+		m.ResetTenantID()
+		return nil
+	case segmentmembership.FieldSegmentID:
+		m.ResetSegmentID()
+		return nil
+	case segmentmembership.FieldCustomerID:
+		m.ResetCustomerID()
+		return nil
+	case segmentmembership.FieldSource:
+		m.ResetSource()
+		return nil
+	case segmentmembership.FieldAddedAt:
+		m.ResetAddedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown SegmentMembership field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *SegmentMembershipMutation) AddedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.segment != nil {
+		edges = append(edges, segmentmembership.EdgeSegment)
+	}
+	if m.customer != nil {
+		edges = append(edges, segmentmembership.EdgeCustomer)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *SegmentMembershipMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case segmentmembership.EdgeSegment:
+		if id := m.segment; id != nil {
+			return []ent.Value{*id}
+		}
+	case segmentmembership.EdgeCustomer:
+		if id := m.customer; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *SegmentMembershipMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 2)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *SegmentMembershipMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *SegmentMembershipMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.clearedsegment {
+		edges = append(edges, segmentmembership.EdgeSegment)
+	}
+	if m.clearedcustomer {
+		edges = append(edges, segmentmembership.EdgeCustomer)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *SegmentMembershipMutation) EdgeCleared(name string) bool {
+	switch name {
+	case segmentmembership.EdgeSegment:
+		return m.clearedsegment
+	case segmentmembership.EdgeCustomer:
+		return m.clearedcustomer
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *SegmentMembershipMutation) ClearEdge(name string) error {
+	switch name {
+	case segmentmembership.EdgeSegment:
+		m.ClearSegment()
+		return nil
+	case segmentmembership.EdgeCustomer:
+		m.ClearCustomer()
+		return nil
+	}
+	return fmt.Errorf("unknown SegmentMembership unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *SegmentMembershipMutation) ResetEdge(name string) error {
+	switch name {
+	case segmentmembership.EdgeSegment:
+		m.ResetSegment()
+		return nil
+	case segmentmembership.EdgeCustomer:
+		m.ResetCustomer()
+		return nil
+	}
+	return fmt.Errorf("unknown SegmentMembership edge %s", name)
 }
 
 // SyncLogMutation represents an operation that mutates the SyncLog nodes in the graph.

@@ -36,6 +36,12 @@ type Tx struct {
 	OrganizationMember *OrganizationMemberClient
 	// OutboxEvent is the client for interacting with the OutboxEvent builders.
 	OutboxEvent *OutboxEventClient
+	// ScoreRun is the client for interacting with the ScoreRun builders.
+	ScoreRun *ScoreRunClient
+	// Segment is the client for interacting with the Segment builders.
+	Segment *SegmentClient
+	// SegmentMembership is the client for interacting with the SegmentMembership builders.
+	SegmentMembership *SegmentMembershipClient
 	// SyncLog is the client for interacting with the SyncLog builders.
 	SyncLog *SyncLogClient
 
@@ -180,6 +186,9 @@ func (tx *Tx) init() {
 	tx.Organization = NewOrganizationClient(tx.config)
 	tx.OrganizationMember = NewOrganizationMemberClient(tx.config)
 	tx.OutboxEvent = NewOutboxEventClient(tx.config)
+	tx.ScoreRun = NewScoreRunClient(tx.config)
+	tx.Segment = NewSegmentClient(tx.config)
+	tx.SegmentMembership = NewSegmentMembershipClient(tx.config)
 	tx.SyncLog = NewSyncLogClient(tx.config)
 }
 

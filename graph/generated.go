@@ -26,6 +26,8 @@ import (
 	"github.com/rapportcrm/rapport/ent/organization"
 	"github.com/rapportcrm/rapport/ent/organizationmember"
 	"github.com/rapportcrm/rapport/ent/schematype"
+	"github.com/rapportcrm/rapport/ent/scorerun"
+	"github.com/rapportcrm/rapport/ent/segment"
 	"github.com/rapportcrm/rapport/ent/synclog"
 	"github.com/rapportcrm/rapport/graph/model"
 	"github.com/rapportcrm/rapport/graph/scalar"
@@ -48,6 +50,7 @@ type ResolverRoot interface {
 	MergeRecord() MergeRecordResolver
 	Mutation() MutationResolver
 	Query() QueryResolver
+	Segment() SegmentResolver
 	Subscription() SubscriptionResolver
 	CustomerWhereInput() CustomerWhereInputResolver
 }
@@ -133,6 +136,7 @@ type ComplexityRoot struct {
 		AuthUserID         func(childComplexity int) int
 		BookingCount30d    func(childComplexity int) int
 		ChurnRiskScore     func(childComplexity int) int
+		ChurnRiskTrend     func(childComplexity int) int
 		CreatedAt          func(childComplexity int) int
 		DisplayName        func(childComplexity int) int
 		Email              func(childComplexity int) int
@@ -141,6 +145,8 @@ type ComplexityRoot struct {
 		ExternalIds        func(childComplexity int) int
 		FirstName          func(childComplexity int) int
 		Handicap           func(childComplexity int) int
+		HealthBand         func(childComplexity int) int
+		HealthScore        func(childComplexity int) int
 		HomeClubID         func(childComplexity int) int
 		ID                 func(childComplexity int) int
 		LastActivityAt     func(childComplexity int) int
@@ -154,6 +160,9 @@ type ComplexityRoot struct {
 		PhoneNumber        func(childComplexity int) int
 		PushOptIn          func(childComplexity int) int
 		SclMemberID        func(childComplexity int) int
+		Scores             func(childComplexity int) int
+		ScoresComputedAt   func(childComplexity int) int
+		Segments           func(childComplexity int) int
 		SmsOptIn           func(childComplexity int) int
 		Status             func(childComplexity int) int
 		Tags               func(childComplexity int) int
@@ -203,11 +212,26 @@ type ComplexityRoot struct {
 		MatchedBy  func(childComplexity int) int
 	}
 
+	CustomerScores struct {
+		Band               func(childComplexity int) int
+		ChurnRisk          func(childComplexity int) int
+		ChurnRiskTrend     func(childComplexity int) int
+		Components         func(childComplexity int) int
+		ComputedAt         func(childComplexity int) int
+		Engagement         func(childComplexity int) int
+		Health             func(childComplexity int) int
+		RecommendedActions func(childComplexity int) int
+	}
+
 	DeleteCustomerNotePayload struct {
 		DeletedID func(childComplexity int) int
 	}
 
 	DeleteCustomerPayload struct {
+		DeletedID func(childComplexity int) int
+	}
+
+	DeleteSegmentPayload struct {
 		DeletedID func(childComplexity int) int
 	}
 
@@ -291,17 +315,25 @@ type ComplexityRoot struct {
 		AddActivity               func(childComplexity int, input model.AddActivityInput) int
 		AddCustomerNote           func(childComplexity int, input model.AddCustomerNoteInput) int
 		AddCustomerTags           func(childComplexity int, id uuid.UUID, tags []string) int
+		AddSegmentMembers         func(childComplexity int, input model.SegmentMembersInput) int
 		CreateAPIKey              func(childComplexity int, input model.CreateAPIKeyInput) int
 		CreateCustomer            func(childComplexity int, input model.CreateCustomerInput) int
+		CreateSegment             func(childComplexity int, input model.CreateSegmentInput) int
 		DeleteCustomer            func(childComplexity int, id uuid.UUID) int
 		DeleteCustomerNote        func(childComplexity int, id uuid.UUID) int
+		DeleteSegment             func(childComplexity int, id uuid.UUID) int
 		DismissDuplicateCandidate func(childComplexity int, id uuid.UUID) int
 		MergeCustomers            func(childComplexity int, survivorID uuid.UUID, mergedIDs []uuid.UUID) int
+		RecomputeScores           func(childComplexity int, customerID *uuid.UUID) int
+		RefreshSegment            func(childComplexity int, id uuid.UUID) int
 		RemoveCustomerTags        func(childComplexity int, id uuid.UUID, tags []string) int
+		RemoveSegmentMembers      func(childComplexity int, input model.SegmentMembersInput) int
 		RevokeAPIKey              func(childComplexity int, id uuid.UUID) int
+		SyncSegmentToMessaging    func(childComplexity int, id uuid.UUID) int
 		UnmergeCustomer           func(childComplexity int, mergeRecordID uuid.UUID) int
 		UpdateCustomer            func(childComplexity int, id uuid.UUID, input model.UpdateCustomerInput) int
 		UpdateCustomerNote        func(childComplexity int, id uuid.UUID, input model.UpdateCustomerNoteInput) int
+		UpdateSegment             func(childComplexity int, id uuid.UUID, input model.UpdateSegmentInput) int
 	}
 
 	Organization struct {
@@ -342,14 +374,154 @@ type ComplexityRoot struct {
 		MergeRecords        func(childComplexity int, customerID *uuid.UUID, first *int, after *entgql.Cursor[uuid.UUID]) int
 		Node                func(childComplexity int, id uuid.UUID) int
 		Nodes               func(childComplexity int, ids []uuid.UUID) int
+		PreviewSegment      func(childComplexity int, combinator *schematype.Combinator, rules []*schematype.Rule, first *int) int
 		ResolveCustomer     func(childComplexity int, authUserID *string, email *string, phone *string) int
+		ScoreRuns           func(childComplexity int, first *int, after *entgql.Cursor[uuid.UUID]) int
+		Segment             func(childComplexity int, id uuid.UUID) int
+		SegmentFields       func(childComplexity int) int
+		Segments            func(childComplexity int, first *int, after *entgql.Cursor[uuid.UUID], typeArg *segment.Type, search *string, orderBy *ent.SegmentOrder) int
 		SyncLog             func(childComplexity int, first *int, after *entgql.Cursor[uuid.UUID], status *synclog.Status, source *string) int
 		Viewer              func(childComplexity int) int
 	}
 
+	RecomputeScoresPayload struct {
+		Changed            func(childComplexity int) int
+		Customer           func(childComplexity int) int
+		HighChurnCrossings func(childComplexity int) int
+		Profiles           func(childComplexity int) int
+		Run                func(childComplexity int) int
+	}
+
+	ScoreComponent struct {
+		Name   func(childComplexity int) int
+		Points func(childComplexity int) int
+		Raw    func(childComplexity int) int
+		Value  func(childComplexity int) int
+		Weight func(childComplexity int) int
+	}
+
+	ScoreComponents struct {
+		ChurnRisk  func(childComplexity int) int
+		Engagement func(childComplexity int) int
+		Health     func(childComplexity int) int
+	}
+
+	ScoreRun struct {
+		Changed            func(childComplexity int) int
+		FinishedAt         func(childComplexity int) int
+		HighChurnCrossings func(childComplexity int) int
+		ID                 func(childComplexity int) int
+		LtvReferenceCents  func(childComplexity int) int
+		Profiles           func(childComplexity int) int
+		StartedAt          func(childComplexity int) int
+		Trigger            func(childComplexity int) int
+	}
+
+	ScoreRunConnection struct {
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	ScoreRunEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
+	Segment struct {
+		Active            func(childComplexity int) int
+		Combinator        func(childComplexity int) int
+		CreatedAt         func(childComplexity int) int
+		CreatedBy         func(childComplexity int) int
+		Definition        func(childComplexity int) int
+		Description       func(childComplexity int) int
+		Explain           func(childComplexity int, customerID uuid.UUID) int
+		ID                func(childComplexity int) int
+		LastRefreshMs     func(childComplexity int) int
+		LastRefreshedAt   func(childComplexity int) int
+		MemberCount       func(childComplexity int) int
+		Members           func(childComplexity int, first *int, after *entgql.Cursor[uuid.UUID]) int
+		MessagingSyncedAt func(childComplexity int) int
+		Model             func(childComplexity int) int
+		Name              func(childComplexity int) int
+		Rules             func(childComplexity int) int
+		Type              func(childComplexity int) int
+		UpdatedAt         func(childComplexity int) int
+	}
+
+	SegmentConnection struct {
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	SegmentEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
+	SegmentExplanation struct {
+		Customer func(childComplexity int) int
+		Matches  func(childComplexity int) int
+		Member   func(childComplexity int) int
+		Nodes    func(childComplexity int) int
+	}
+
+	SegmentExplanationNode struct {
+		Actual     func(childComplexity int) int
+		Combinator func(childComplexity int) int
+		Expected   func(childComplexity int) int
+		Field      func(childComplexity int) int
+		Operator   func(childComplexity int) int
+		Path       func(childComplexity int) int
+		Result     func(childComplexity int) int
+	}
+
+	SegmentField struct {
+		Description func(childComplexity int) int
+		Name        func(childComplexity int) int
+		Operators   func(childComplexity int) int
+		Type        func(childComplexity int) int
+		Values      func(childComplexity int) int
+	}
+
+	SegmentMembersPayload struct {
+		Changed   func(childComplexity int) int
+		NotFound  func(childComplexity int) int
+		Segment   func(childComplexity int) int
+		Unchanged func(childComplexity int) int
+	}
+
+	SegmentMembershipChange struct {
+		AddedIDs    func(childComplexity int) int
+		MemberCount func(childComplexity int) int
+		RemovedIDs  func(childComplexity int) int
+		Segment     func(childComplexity int) int
+	}
+
+	SegmentPreview struct {
+		Count   func(childComplexity int) int
+		Members func(childComplexity int) int
+	}
+
+	SegmentRule struct {
+		Combinator func(childComplexity int) int
+		Field      func(childComplexity int) int
+		Operator   func(childComplexity int) int
+		Rules      func(childComplexity int) int
+		Value      func(childComplexity int) int
+	}
+
+	SegmentSyncPayload struct {
+		Contacts func(childComplexity int) int
+		Segment  func(childComplexity int) int
+		Skipped  func(childComplexity int) int
+	}
+
 	Subscription struct {
-		CustomerUpdated func(childComplexity int, customerID uuid.UUID) int
-		TimelineUpdated func(childComplexity int, customerID uuid.UUID) int
+		CustomerUpdated          func(childComplexity int, customerID uuid.UUID) int
+		SegmentMembershipChanged func(childComplexity int, segmentID uuid.UUID) int
+		TimelineUpdated          func(childComplexity int, customerID uuid.UUID) int
 	}
 
 	SyncLogEntry struct {
@@ -395,6 +567,8 @@ type ComplexityRoot struct {
 
 type CustomerResolver interface {
 	Timeline(ctx context.Context, obj *ent.CustomerProfile, first *int, after *entgql.Cursor[uuid.UUID], categories []activity.Category, types []activity.Type, since *time.Time, until *time.Time) (*ent.ActivityConnection, error)
+	Scores(ctx context.Context, obj *ent.CustomerProfile) (*model.CustomerScores, error)
+	Segments(ctx context.Context, obj *ent.CustomerProfile) ([]*ent.Segment, error)
 }
 type DuplicateCandidateResolver interface {
 	CustomerA(ctx context.Context, obj *ent.DuplicateCandidate) (*ent.CustomerProfile, error)
@@ -418,6 +592,14 @@ type MutationResolver interface {
 	DismissDuplicateCandidate(ctx context.Context, id uuid.UUID) (*ent.DuplicateCandidate, error)
 	CreateAPIKey(ctx context.Context, input model.CreateAPIKeyInput) (*model.CreateAPIKeyPayload, error)
 	RevokeAPIKey(ctx context.Context, id uuid.UUID) (*ent.ApiKey, error)
+	CreateSegment(ctx context.Context, input model.CreateSegmentInput) (*ent.Segment, error)
+	UpdateSegment(ctx context.Context, id uuid.UUID, input model.UpdateSegmentInput) (*ent.Segment, error)
+	DeleteSegment(ctx context.Context, id uuid.UUID) (*model.DeleteSegmentPayload, error)
+	RefreshSegment(ctx context.Context, id uuid.UUID) (*model.SegmentMembershipChange, error)
+	AddSegmentMembers(ctx context.Context, input model.SegmentMembersInput) (*model.SegmentMembersPayload, error)
+	RemoveSegmentMembers(ctx context.Context, input model.SegmentMembersInput) (*model.SegmentMembersPayload, error)
+	SyncSegmentToMessaging(ctx context.Context, id uuid.UUID) (*model.SegmentSyncPayload, error)
+	RecomputeScores(ctx context.Context, customerID *uuid.UUID) (*model.RecomputeScoresPayload, error)
 }
 type QueryResolver interface {
 	Node(ctx context.Context, id uuid.UUID) (ent.Noder, error)
@@ -431,10 +613,23 @@ type QueryResolver interface {
 	MergeRecords(ctx context.Context, customerID *uuid.UUID, first *int, after *entgql.Cursor[uuid.UUID]) (*ent.MergeRecordConnection, error)
 	SyncLog(ctx context.Context, first *int, after *entgql.Cursor[uuid.UUID], status *synclog.Status, source *string) (*ent.SyncLogEntryConnection, error)
 	APIKeys(ctx context.Context) ([]*ent.ApiKey, error)
+	Segments(ctx context.Context, first *int, after *entgql.Cursor[uuid.UUID], typeArg *segment.Type, search *string, orderBy *ent.SegmentOrder) (*ent.SegmentConnection, error)
+	Segment(ctx context.Context, id uuid.UUID) (*ent.Segment, error)
+	PreviewSegment(ctx context.Context, combinator *schematype.Combinator, rules []*schematype.Rule, first *int) (*model.SegmentPreview, error)
+	SegmentFields(ctx context.Context) ([]*model.SegmentField, error)
+	ScoreRuns(ctx context.Context, first *int, after *entgql.Cursor[uuid.UUID]) (*ent.ScoreRunConnection, error)
+}
+type SegmentResolver interface {
+	Combinator(ctx context.Context, obj *ent.Segment) (*schematype.Combinator, error)
+	Rules(ctx context.Context, obj *ent.Segment) ([]*schematype.Rule, error)
+	Definition(ctx context.Context, obj *ent.Segment) (any, error)
+	Members(ctx context.Context, obj *ent.Segment, first *int, after *entgql.Cursor[uuid.UUID]) (*ent.CustomerConnection, error)
+	Explain(ctx context.Context, obj *ent.Segment, customerID uuid.UUID) (*model.SegmentExplanation, error)
 }
 type SubscriptionResolver interface {
 	CustomerUpdated(ctx context.Context, customerID uuid.UUID) (<-chan *ent.CustomerProfile, error)
 	TimelineUpdated(ctx context.Context, customerID uuid.UUID) (<-chan *ent.Activity, error)
+	SegmentMembershipChanged(ctx context.Context, segmentID uuid.UUID) (<-chan *model.SegmentMembershipChange, error)
 }
 
 type CustomerWhereInputResolver interface {
@@ -774,6 +969,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Customer.ChurnRiskScore(childComplexity), true
+	case "Customer.churnRiskTrend":
+		if e.ComplexityRoot.Customer.ChurnRiskTrend == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Customer.ChurnRiskTrend(childComplexity), true
 	case "Customer.createdAt":
 		if e.ComplexityRoot.Customer.CreatedAt == nil {
 			break
@@ -822,6 +1023,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Customer.Handicap(childComplexity), true
+	case "Customer.healthBand":
+		if e.ComplexityRoot.Customer.HealthBand == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Customer.HealthBand(childComplexity), true
+	case "Customer.healthScore":
+		if e.ComplexityRoot.Customer.HealthScore == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Customer.HealthScore(childComplexity), true
 	case "Customer.homeClubID":
 		if e.ComplexityRoot.Customer.HomeClubID == nil {
 			break
@@ -905,6 +1118,24 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Customer.SclMemberID(childComplexity), true
+	case "Customer.scores":
+		if e.ComplexityRoot.Customer.Scores == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Customer.Scores(childComplexity), true
+	case "Customer.scoresComputedAt":
+		if e.ComplexityRoot.Customer.ScoresComputedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Customer.ScoresComputedAt(childComplexity), true
+	case "Customer.segments":
+		if e.ComplexityRoot.Customer.Segments == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Customer.Segments(childComplexity), true
 	case "Customer.smsOptIn":
 		if e.ComplexityRoot.Customer.SmsOptIn == nil {
 			break
@@ -1091,6 +1322,55 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.CustomerResolution.MatchedBy(childComplexity), true
 
+	case "CustomerScores.band":
+		if e.ComplexityRoot.CustomerScores.Band == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CustomerScores.Band(childComplexity), true
+	case "CustomerScores.churnRisk":
+		if e.ComplexityRoot.CustomerScores.ChurnRisk == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CustomerScores.ChurnRisk(childComplexity), true
+	case "CustomerScores.churnRiskTrend":
+		if e.ComplexityRoot.CustomerScores.ChurnRiskTrend == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CustomerScores.ChurnRiskTrend(childComplexity), true
+	case "CustomerScores.components":
+		if e.ComplexityRoot.CustomerScores.Components == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CustomerScores.Components(childComplexity), true
+	case "CustomerScores.computedAt":
+		if e.ComplexityRoot.CustomerScores.ComputedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CustomerScores.ComputedAt(childComplexity), true
+	case "CustomerScores.engagement":
+		if e.ComplexityRoot.CustomerScores.Engagement == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CustomerScores.Engagement(childComplexity), true
+	case "CustomerScores.health":
+		if e.ComplexityRoot.CustomerScores.Health == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CustomerScores.Health(childComplexity), true
+	case "CustomerScores.recommendedActions":
+		if e.ComplexityRoot.CustomerScores.RecommendedActions == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CustomerScores.RecommendedActions(childComplexity), true
+
 	case "DeleteCustomerNotePayload.deletedID":
 		if e.ComplexityRoot.DeleteCustomerNotePayload.DeletedID == nil {
 			break
@@ -1104,6 +1384,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.DeleteCustomerPayload.DeletedID(childComplexity), true
+
+	case "DeleteSegmentPayload.deletedID":
+		if e.ComplexityRoot.DeleteSegmentPayload.DeletedID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DeleteSegmentPayload.DeletedID(childComplexity), true
 
 	case "DuplicateCandidate.confidence":
 		if e.ComplexityRoot.DuplicateCandidate.Confidence == nil {
@@ -1424,6 +1711,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.AddCustomerTags(childComplexity, args["id"].(uuid.UUID), args["tags"].([]string)), true
+	case "Mutation.addSegmentMembers":
+		if e.ComplexityRoot.Mutation.AddSegmentMembers == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_addSegmentMembers_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.AddSegmentMembers(childComplexity, args["input"].(model.SegmentMembersInput)), true
 	case "Mutation.createApiKey":
 		if e.ComplexityRoot.Mutation.CreateAPIKey == nil {
 			break
@@ -1446,6 +1744,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CreateCustomer(childComplexity, args["input"].(model.CreateCustomerInput)), true
+	case "Mutation.createSegment":
+		if e.ComplexityRoot.Mutation.CreateSegment == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createSegment_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateSegment(childComplexity, args["input"].(model.CreateSegmentInput)), true
 	case "Mutation.deleteCustomer":
 		if e.ComplexityRoot.Mutation.DeleteCustomer == nil {
 			break
@@ -1468,6 +1777,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DeleteCustomerNote(childComplexity, args["id"].(uuid.UUID)), true
+	case "Mutation.deleteSegment":
+		if e.ComplexityRoot.Mutation.DeleteSegment == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deleteSegment_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeleteSegment(childComplexity, args["id"].(uuid.UUID)), true
 	case "Mutation.dismissDuplicateCandidate":
 		if e.ComplexityRoot.Mutation.DismissDuplicateCandidate == nil {
 			break
@@ -1490,6 +1810,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.MergeCustomers(childComplexity, args["survivorID"].(uuid.UUID), args["mergedIDs"].([]uuid.UUID)), true
+	case "Mutation.recomputeScores":
+		if e.ComplexityRoot.Mutation.RecomputeScores == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_recomputeScores_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RecomputeScores(childComplexity, args["customerID"].(*uuid.UUID)), true
+	case "Mutation.refreshSegment":
+		if e.ComplexityRoot.Mutation.RefreshSegment == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_refreshSegment_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RefreshSegment(childComplexity, args["id"].(uuid.UUID)), true
 	case "Mutation.removeCustomerTags":
 		if e.ComplexityRoot.Mutation.RemoveCustomerTags == nil {
 			break
@@ -1501,6 +1843,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RemoveCustomerTags(childComplexity, args["id"].(uuid.UUID), args["tags"].([]string)), true
+	case "Mutation.removeSegmentMembers":
+		if e.ComplexityRoot.Mutation.RemoveSegmentMembers == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_removeSegmentMembers_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RemoveSegmentMembers(childComplexity, args["input"].(model.SegmentMembersInput)), true
 	case "Mutation.revokeApiKey":
 		if e.ComplexityRoot.Mutation.RevokeAPIKey == nil {
 			break
@@ -1512,6 +1865,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RevokeAPIKey(childComplexity, args["id"].(uuid.UUID)), true
+	case "Mutation.syncSegmentToMessaging":
+		if e.ComplexityRoot.Mutation.SyncSegmentToMessaging == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_syncSegmentToMessaging_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SyncSegmentToMessaging(childComplexity, args["id"].(uuid.UUID)), true
 	case "Mutation.unmergeCustomer":
 		if e.ComplexityRoot.Mutation.UnmergeCustomer == nil {
 			break
@@ -1545,6 +1909,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.UpdateCustomerNote(childComplexity, args["id"].(uuid.UUID), args["input"].(model.UpdateCustomerNoteInput)), true
+	case "Mutation.updateSegment":
+		if e.ComplexityRoot.Mutation.UpdateSegment == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateSegment_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateSegment(childComplexity, args["id"].(uuid.UUID), args["input"].(model.UpdateSegmentInput)), true
 
 	case "Organization.createdAt":
 		if e.ComplexityRoot.Organization.CreatedAt == nil {
@@ -1753,6 +2128,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Nodes(childComplexity, args["ids"].([]uuid.UUID)), true
+	case "Query.previewSegment":
+		if e.ComplexityRoot.Query.PreviewSegment == nil {
+			break
+		}
+
+		args, err := ec.field_Query_previewSegment_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.PreviewSegment(childComplexity, args["combinator"].(*schematype.Combinator), args["rules"].([]*schematype.Rule), args["first"].(*int)), true
 	case "Query.resolveCustomer":
 		if e.ComplexityRoot.Query.ResolveCustomer == nil {
 			break
@@ -1764,6 +2150,45 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.ResolveCustomer(childComplexity, args["authUserID"].(*string), args["email"].(*string), args["phone"].(*string)), true
+	case "Query.scoreRuns":
+		if e.ComplexityRoot.Query.ScoreRuns == nil {
+			break
+		}
+
+		args, err := ec.field_Query_scoreRuns_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.ScoreRuns(childComplexity, args["first"].(*int), args["after"].(*entgql.Cursor[uuid.UUID])), true
+	case "Query.segment":
+		if e.ComplexityRoot.Query.Segment == nil {
+			break
+		}
+
+		args, err := ec.field_Query_segment_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Segment(childComplexity, args["id"].(uuid.UUID)), true
+	case "Query.segmentFields":
+		if e.ComplexityRoot.Query.SegmentFields == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.SegmentFields(childComplexity), true
+	case "Query.segments":
+		if e.ComplexityRoot.Query.Segments == nil {
+			break
+		}
+
+		args, err := ec.field_Query_segments_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Segments(childComplexity, args["first"].(*int), args["after"].(*entgql.Cursor[uuid.UUID]), args["type"].(*segment.Type), args["search"].(*string), args["orderBy"].(*ent.SegmentOrder)), true
 	case "Query.syncLog":
 		if e.ComplexityRoot.Query.SyncLog == nil {
 			break
@@ -1782,6 +2207,531 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Query.Viewer(childComplexity), true
 
+	case "RecomputeScoresPayload.changed":
+		if e.ComplexityRoot.RecomputeScoresPayload.Changed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RecomputeScoresPayload.Changed(childComplexity), true
+	case "RecomputeScoresPayload.customer":
+		if e.ComplexityRoot.RecomputeScoresPayload.Customer == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RecomputeScoresPayload.Customer(childComplexity), true
+	case "RecomputeScoresPayload.highChurnCrossings":
+		if e.ComplexityRoot.RecomputeScoresPayload.HighChurnCrossings == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RecomputeScoresPayload.HighChurnCrossings(childComplexity), true
+	case "RecomputeScoresPayload.profiles":
+		if e.ComplexityRoot.RecomputeScoresPayload.Profiles == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RecomputeScoresPayload.Profiles(childComplexity), true
+	case "RecomputeScoresPayload.run":
+		if e.ComplexityRoot.RecomputeScoresPayload.Run == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RecomputeScoresPayload.Run(childComplexity), true
+
+	case "ScoreComponent.name":
+		if e.ComplexityRoot.ScoreComponent.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScoreComponent.Name(childComplexity), true
+	case "ScoreComponent.points":
+		if e.ComplexityRoot.ScoreComponent.Points == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScoreComponent.Points(childComplexity), true
+	case "ScoreComponent.raw":
+		if e.ComplexityRoot.ScoreComponent.Raw == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScoreComponent.Raw(childComplexity), true
+	case "ScoreComponent.value":
+		if e.ComplexityRoot.ScoreComponent.Value == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScoreComponent.Value(childComplexity), true
+	case "ScoreComponent.weight":
+		if e.ComplexityRoot.ScoreComponent.Weight == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScoreComponent.Weight(childComplexity), true
+
+	case "ScoreComponents.churnRisk":
+		if e.ComplexityRoot.ScoreComponents.ChurnRisk == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScoreComponents.ChurnRisk(childComplexity), true
+	case "ScoreComponents.engagement":
+		if e.ComplexityRoot.ScoreComponents.Engagement == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScoreComponents.Engagement(childComplexity), true
+	case "ScoreComponents.health":
+		if e.ComplexityRoot.ScoreComponents.Health == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScoreComponents.Health(childComplexity), true
+
+	case "ScoreRun.changed":
+		if e.ComplexityRoot.ScoreRun.Changed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScoreRun.Changed(childComplexity), true
+	case "ScoreRun.finishedAt":
+		if e.ComplexityRoot.ScoreRun.FinishedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScoreRun.FinishedAt(childComplexity), true
+	case "ScoreRun.highChurnCrossings":
+		if e.ComplexityRoot.ScoreRun.HighChurnCrossings == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScoreRun.HighChurnCrossings(childComplexity), true
+	case "ScoreRun.id":
+		if e.ComplexityRoot.ScoreRun.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScoreRun.ID(childComplexity), true
+	case "ScoreRun.ltvReferenceCents":
+		if e.ComplexityRoot.ScoreRun.LtvReferenceCents == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScoreRun.LtvReferenceCents(childComplexity), true
+	case "ScoreRun.profiles":
+		if e.ComplexityRoot.ScoreRun.Profiles == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScoreRun.Profiles(childComplexity), true
+	case "ScoreRun.startedAt":
+		if e.ComplexityRoot.ScoreRun.StartedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScoreRun.StartedAt(childComplexity), true
+	case "ScoreRun.trigger":
+		if e.ComplexityRoot.ScoreRun.Trigger == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScoreRun.Trigger(childComplexity), true
+
+	case "ScoreRunConnection.edges":
+		if e.ComplexityRoot.ScoreRunConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScoreRunConnection.Edges(childComplexity), true
+	case "ScoreRunConnection.pageInfo":
+		if e.ComplexityRoot.ScoreRunConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScoreRunConnection.PageInfo(childComplexity), true
+	case "ScoreRunConnection.totalCount":
+		if e.ComplexityRoot.ScoreRunConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScoreRunConnection.TotalCount(childComplexity), true
+
+	case "ScoreRunEdge.cursor":
+		if e.ComplexityRoot.ScoreRunEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScoreRunEdge.Cursor(childComplexity), true
+	case "ScoreRunEdge.node":
+		if e.ComplexityRoot.ScoreRunEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ScoreRunEdge.Node(childComplexity), true
+
+	case "Segment.active":
+		if e.ComplexityRoot.Segment.Active == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Segment.Active(childComplexity), true
+	case "Segment.combinator":
+		if e.ComplexityRoot.Segment.Combinator == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Segment.Combinator(childComplexity), true
+	case "Segment.createdAt":
+		if e.ComplexityRoot.Segment.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Segment.CreatedAt(childComplexity), true
+	case "Segment.createdBy":
+		if e.ComplexityRoot.Segment.CreatedBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Segment.CreatedBy(childComplexity), true
+	case "Segment.definition":
+		if e.ComplexityRoot.Segment.Definition == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Segment.Definition(childComplexity), true
+	case "Segment.description":
+		if e.ComplexityRoot.Segment.Description == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Segment.Description(childComplexity), true
+	case "Segment.explain":
+		if e.ComplexityRoot.Segment.Explain == nil {
+			break
+		}
+
+		args, err := ec.field_Segment_explain_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Segment.Explain(childComplexity, args["customerID"].(uuid.UUID)), true
+	case "Segment.id":
+		if e.ComplexityRoot.Segment.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Segment.ID(childComplexity), true
+	case "Segment.lastRefreshMs":
+		if e.ComplexityRoot.Segment.LastRefreshMs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Segment.LastRefreshMs(childComplexity), true
+	case "Segment.lastRefreshedAt":
+		if e.ComplexityRoot.Segment.LastRefreshedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Segment.LastRefreshedAt(childComplexity), true
+	case "Segment.memberCount":
+		if e.ComplexityRoot.Segment.MemberCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Segment.MemberCount(childComplexity), true
+	case "Segment.members":
+		if e.ComplexityRoot.Segment.Members == nil {
+			break
+		}
+
+		args, err := ec.field_Segment_members_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Segment.Members(childComplexity, args["first"].(*int), args["after"].(*entgql.Cursor[uuid.UUID])), true
+	case "Segment.messagingSyncedAt":
+		if e.ComplexityRoot.Segment.MessagingSyncedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Segment.MessagingSyncedAt(childComplexity), true
+	case "Segment.model":
+		if e.ComplexityRoot.Segment.Model == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Segment.Model(childComplexity), true
+	case "Segment.name":
+		if e.ComplexityRoot.Segment.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Segment.Name(childComplexity), true
+	case "Segment.rules":
+		if e.ComplexityRoot.Segment.Rules == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Segment.Rules(childComplexity), true
+	case "Segment.type":
+		if e.ComplexityRoot.Segment.Type == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Segment.Type(childComplexity), true
+	case "Segment.updatedAt":
+		if e.ComplexityRoot.Segment.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Segment.UpdatedAt(childComplexity), true
+
+	case "SegmentConnection.edges":
+		if e.ComplexityRoot.SegmentConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentConnection.Edges(childComplexity), true
+	case "SegmentConnection.pageInfo":
+		if e.ComplexityRoot.SegmentConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentConnection.PageInfo(childComplexity), true
+	case "SegmentConnection.totalCount":
+		if e.ComplexityRoot.SegmentConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentConnection.TotalCount(childComplexity), true
+
+	case "SegmentEdge.cursor":
+		if e.ComplexityRoot.SegmentEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentEdge.Cursor(childComplexity), true
+	case "SegmentEdge.node":
+		if e.ComplexityRoot.SegmentEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentEdge.Node(childComplexity), true
+
+	case "SegmentExplanation.customer":
+		if e.ComplexityRoot.SegmentExplanation.Customer == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentExplanation.Customer(childComplexity), true
+	case "SegmentExplanation.matches":
+		if e.ComplexityRoot.SegmentExplanation.Matches == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentExplanation.Matches(childComplexity), true
+	case "SegmentExplanation.member":
+		if e.ComplexityRoot.SegmentExplanation.Member == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentExplanation.Member(childComplexity), true
+	case "SegmentExplanation.nodes":
+		if e.ComplexityRoot.SegmentExplanation.Nodes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentExplanation.Nodes(childComplexity), true
+
+	case "SegmentExplanationNode.actual":
+		if e.ComplexityRoot.SegmentExplanationNode.Actual == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentExplanationNode.Actual(childComplexity), true
+	case "SegmentExplanationNode.combinator":
+		if e.ComplexityRoot.SegmentExplanationNode.Combinator == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentExplanationNode.Combinator(childComplexity), true
+	case "SegmentExplanationNode.expected":
+		if e.ComplexityRoot.SegmentExplanationNode.Expected == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentExplanationNode.Expected(childComplexity), true
+	case "SegmentExplanationNode.field":
+		if e.ComplexityRoot.SegmentExplanationNode.Field == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentExplanationNode.Field(childComplexity), true
+	case "SegmentExplanationNode.operator":
+		if e.ComplexityRoot.SegmentExplanationNode.Operator == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentExplanationNode.Operator(childComplexity), true
+	case "SegmentExplanationNode.path":
+		if e.ComplexityRoot.SegmentExplanationNode.Path == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentExplanationNode.Path(childComplexity), true
+	case "SegmentExplanationNode.result":
+		if e.ComplexityRoot.SegmentExplanationNode.Result == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentExplanationNode.Result(childComplexity), true
+
+	case "SegmentField.description":
+		if e.ComplexityRoot.SegmentField.Description == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentField.Description(childComplexity), true
+	case "SegmentField.name":
+		if e.ComplexityRoot.SegmentField.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentField.Name(childComplexity), true
+	case "SegmentField.operators":
+		if e.ComplexityRoot.SegmentField.Operators == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentField.Operators(childComplexity), true
+	case "SegmentField.type":
+		if e.ComplexityRoot.SegmentField.Type == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentField.Type(childComplexity), true
+	case "SegmentField.values":
+		if e.ComplexityRoot.SegmentField.Values == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentField.Values(childComplexity), true
+
+	case "SegmentMembersPayload.changed":
+		if e.ComplexityRoot.SegmentMembersPayload.Changed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentMembersPayload.Changed(childComplexity), true
+	case "SegmentMembersPayload.notFound":
+		if e.ComplexityRoot.SegmentMembersPayload.NotFound == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentMembersPayload.NotFound(childComplexity), true
+	case "SegmentMembersPayload.segment":
+		if e.ComplexityRoot.SegmentMembersPayload.Segment == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentMembersPayload.Segment(childComplexity), true
+	case "SegmentMembersPayload.unchanged":
+		if e.ComplexityRoot.SegmentMembersPayload.Unchanged == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentMembersPayload.Unchanged(childComplexity), true
+
+	case "SegmentMembershipChange.addedIDs":
+		if e.ComplexityRoot.SegmentMembershipChange.AddedIDs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentMembershipChange.AddedIDs(childComplexity), true
+	case "SegmentMembershipChange.memberCount":
+		if e.ComplexityRoot.SegmentMembershipChange.MemberCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentMembershipChange.MemberCount(childComplexity), true
+	case "SegmentMembershipChange.removedIDs":
+		if e.ComplexityRoot.SegmentMembershipChange.RemovedIDs == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentMembershipChange.RemovedIDs(childComplexity), true
+	case "SegmentMembershipChange.segment":
+		if e.ComplexityRoot.SegmentMembershipChange.Segment == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentMembershipChange.Segment(childComplexity), true
+
+	case "SegmentPreview.count":
+		if e.ComplexityRoot.SegmentPreview.Count == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentPreview.Count(childComplexity), true
+	case "SegmentPreview.members":
+		if e.ComplexityRoot.SegmentPreview.Members == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentPreview.Members(childComplexity), true
+
+	case "SegmentRule.combinator":
+		if e.ComplexityRoot.SegmentRule.Combinator == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentRule.Combinator(childComplexity), true
+	case "SegmentRule.field":
+		if e.ComplexityRoot.SegmentRule.Field == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentRule.Field(childComplexity), true
+	case "SegmentRule.operator":
+		if e.ComplexityRoot.SegmentRule.Operator == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentRule.Operator(childComplexity), true
+	case "SegmentRule.rules":
+		if e.ComplexityRoot.SegmentRule.Rules == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentRule.Rules(childComplexity), true
+	case "SegmentRule.value":
+		if e.ComplexityRoot.SegmentRule.Value == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentRule.Value(childComplexity), true
+
+	case "SegmentSyncPayload.contacts":
+		if e.ComplexityRoot.SegmentSyncPayload.Contacts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentSyncPayload.Contacts(childComplexity), true
+	case "SegmentSyncPayload.segment":
+		if e.ComplexityRoot.SegmentSyncPayload.Segment == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentSyncPayload.Segment(childComplexity), true
+	case "SegmentSyncPayload.skipped":
+		if e.ComplexityRoot.SegmentSyncPayload.Skipped == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentSyncPayload.Skipped(childComplexity), true
+
 	case "Subscription.customerUpdated":
 		if e.ComplexityRoot.Subscription.CustomerUpdated == nil {
 			break
@@ -1793,6 +2743,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Subscription.CustomerUpdated(childComplexity, args["customerID"].(uuid.UUID)), true
+	case "Subscription.segmentMembershipChanged":
+		if e.ComplexityRoot.Subscription.SegmentMembershipChanged == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_segmentMembershipChanged_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.SegmentMembershipChanged(childComplexity, args["segmentID"].(uuid.UUID)), true
 	case "Subscription.timelineUpdated":
 		if e.ComplexityRoot.Subscription.TimelineUpdated == nil {
 			break
@@ -1950,6 +2911,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputAuditLogEntryOrder,
 		ec.unmarshalInputCreateApiKeyInput,
 		ec.unmarshalInputCreateCustomerInput,
+		ec.unmarshalInputCreateSegmentInput,
 		ec.unmarshalInputCustomerNoteOrder,
 		ec.unmarshalInputCustomerOrder,
 		ec.unmarshalInputCustomerWhereInput,
@@ -1958,9 +2920,14 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 		ec.unmarshalInputMergeRecordOrder,
 		ec.unmarshalInputOrganizationMemberOrder,
 		ec.unmarshalInputOrganizationOrder,
+		ec.unmarshalInputScoreRunOrder,
+		ec.unmarshalInputSegmentMembersInput,
+		ec.unmarshalInputSegmentOrder,
+		ec.unmarshalInputSegmentRuleInput,
 		ec.unmarshalInputSyncLogEntryOrder,
 		ec.unmarshalInputUpdateCustomerInput,
 		ec.unmarshalInputUpdateCustomerNoteInput,
+		ec.unmarshalInputUpdateSegmentInput,
 	)
 	first := true
 
@@ -2397,6 +3364,303 @@ type Evidence @goModel(model: "github.com/rapportcrm/rapport/ent/schematype.Evid
   value: String!
   detail: String
 }
+
+# ---------------------------------------------------------------------------
+# Scores (spec §7) and segments (spec §8)
+
+"Any JSON value: string, number, boolean, list or object."
+scalar JSON
+
+"How the rules of a group combine. NOT is true when the AND of its rules is false."
+enum SegmentCombinator @goModel(model: "github.com/rapportcrm/rapport/ent/schematype.Combinator") {
+  AND
+  OR
+  NOT
+}
+
+"Condition operators, lower-case as in the spec's JSON."
+enum SegmentOperator @goModel(model: "github.com/rapportcrm/rapport/ent/schematype.Operator") {
+  "equal (strings compare case-sensitively; tags: carries the tag)"
+  eq
+  "not equal; a profile without a value is not equal"
+  neq
+  "one of a list"
+  in
+  "none of a list; a profile without a value is in none"
+  nin
+  lt
+  lte
+  gt
+  gte
+  "value is [low, high], both included"
+  between
+  "text contains the value, case-insensitively; tags: carries the tag"
+  contains
+  "value true: the field has a value (tags: at least one); false: it has none"
+  exists
+  "time within the last duration: a number of days or a string like \"30d\", \"12h\", \"2w\""
+  within_last
+  "time not within the last duration (never counts as not within)"
+  not_within_last
+}
+
+"""
+One node of a segment's rule tree: a condition (field, operator, value) or a
+group (combinator, rules). The shape is the spec's JSON, e.g.
+{ field: "handicap", operator: lt, value: 15 }.
+"""
+input SegmentRuleInput @goModel(model: "github.com/rapportcrm/rapport/ent/schematype.Rule") {
+  "A field of the registry (see segmentFields), e.g. membershipTier, attributes.lockerNumber, activity.TEETIME_BOOKED.count.30d."
+  field: String
+  operator: SegmentOperator
+  value: JSON
+  "Set on groups."
+  combinator: SegmentCombinator
+  "Set on groups: the nested rules."
+  rules: [SegmentRuleInput!]
+}
+
+"A saved rule: a condition or a group, as it was written."
+type SegmentRule @goModel(model: "github.com/rapportcrm/rapport/ent/schematype.Rule") {
+  field: String
+  operator: SegmentOperator
+  value: JSON
+  combinator: SegmentCombinator
+  rules: [SegmentRule!]
+}
+
+"The type of value a segment field holds, which decides its operators."
+enum SegmentFieldType {
+  STRING
+  NUMBER
+  BOOLEAN
+  TIME
+  ENUM
+  TAGS
+  "custom attributes.<key>: compared as the value's JSON type"
+  ATTRIBUTE
+  "behaviour: activity.<TYPE or CATEGORY>.count.<D>d (a count) or activity.<TYPE or CATEGORY>.last (a time)"
+  BEHAVIOUR
+}
+
+"A field rules can use."
+type SegmentField {
+  "The name in rules, e.g. bookingCount30d, or a pattern such as attributes.<key>."
+  name: String!
+  type: SegmentFieldType!
+  operators: [SegmentOperator!]!
+  "The allowed values of an ENUM field."
+  values: [String!]
+  description: String!
+}
+
+"A profile's scores and why they are what they are."
+type CustomerScores {
+  "Engagement 0–100: recency 30, frequency 25, monetary 20, breadth 15, depth 10."
+  engagement: Int
+  "Churn risk 0–100: activity decline 35, payment issues 25, engagement drop 20, tier downgrade 10, complaints 10."
+  churnRisk: Int
+  "Change in churn risk since its weekly baseline."
+  churnRiskTrend: Int
+  "Health 0–100: usage 40, engagement 30, financial 30."
+  health: Int
+  band: HealthBand
+  "What staff should do for the profile's band."
+  recommendedActions: [String!]!
+  components: ScoreComponents!
+  "When the scores were last computed; null if never."
+  computedAt: Time
+}
+
+"The weighted inputs of each score."
+type ScoreComponents @goModel(model: "github.com/rapportcrm/rapport/ent/schematype.ScoreComponents") {
+  engagement: [ScoreComponent!]!
+  churnRisk: [ScoreComponent!]!
+  health: [ScoreComponent!]!
+}
+
+"One weighted input of a score."
+type ScoreComponent @goModel(model: "github.com/rapportcrm/rapport/ent/schematype.ScoreComponent") {
+  "e.g. recency, activityDecline, usage"
+  name: String!
+  "Its weight: the points it gives at value 1."
+  weight: Int!
+  "0–1"
+  value: Float!
+  "value × weight"
+  points: Float!
+  "The measurement behind it (days since last activity, activities per month, …), when there is one."
+  raw: Float
+}
+
+"The outcome of a recompute."
+type RecomputeScoresPayload {
+  "Profiles scored."
+  profiles: Int!
+  "Profiles whose scores changed."
+  changed: Int!
+  "Profiles whose churn risk rose above 80 (each produced crm.churn.risk.high)."
+  highChurnCrossings: Int!
+  "Set when one profile was recomputed."
+  customer: Customer
+  "Set for a full recompute."
+  run: ScoreRun
+}
+
+extend type Customer {
+  scores: CustomerScores!
+  "The segments the customer is in, by name."
+  segments: [Segment!]!
+}
+
+extend type Segment {
+  "How the top-level rules combine (DYNAMIC and SMART segments)."
+  combinator: SegmentCombinator
+  "The top-level rules, as saved; empty for STATIC segments."
+  rules: [SegmentRule!]!
+  "The whole definition in the spec's JSON shape: {name, combinator, rules}."
+  definition: JSON!
+  "Members, most recently added first. Page size defaults to 50 and is capped at 500."
+  members(first: Int, after: Cursor): CustomerConnection!
+  """
+  Why a customer is or is not in the segment: every condition and group with
+  its result and the profile's actual value, evaluated by the same SQL that
+  decides membership.
+  """
+  explain(customerID: ID!): SegmentExplanation!
+}
+
+"The answer of segment.explain."
+type SegmentExplanation {
+  customer: Customer!
+  "Whether the customer matches the rules now."
+  matches: Boolean!
+  "Whether the customer is a stored member (differs from matches until the next refresh)."
+  member: Boolean!
+  "Every node of the rule tree in order, the root group first."
+  nodes: [SegmentExplanationNode!]!
+}
+
+"One node of an explanation."
+type SegmentExplanationNode {
+  "Where the node sits, e.g. rules[1].rules[0]; the root is \"rules\"."
+  path: String!
+  "Set for groups."
+  combinator: SegmentCombinator
+  field: String
+  operator: SegmentOperator
+  "The value the rule compares with."
+  expected: JSON
+  "The profile's value of the field (for behaviour: the count or the last time)."
+  actual: JSON
+  result: Boolean!
+}
+
+"A preview of rules: how many profiles match and the first of them."
+type SegmentPreview {
+  count: Int!
+  "The first matching profiles, newest first."
+  members: [Customer!]!
+}
+
+"A change of a segment's membership."
+type SegmentMembershipChange {
+  segment: Segment!
+  addedIDs: [ID!]!
+  removedIDs: [ID!]!
+  memberCount: Int!
+}
+
+"The outcome of a change to a static segment's members."
+type SegmentMembersPayload {
+  segment: Segment!
+  "Customers added (or removed)."
+  changed: Int!
+  "Customers that already were (or were not) members."
+  unchanged: Int!
+  "Identifiers (ids or e-mails) that matched no profile."
+  notFound: [String!]!
+}
+
+"The membership handed to the Messaging service."
+type SegmentSyncPayload {
+  segment: Segment!
+  "Members with a Messaging contact id, sent in crm.segment.membership.synced."
+  contacts: Int!
+  "Members without a Messaging contact id (they cannot receive messages yet)."
+  skipped: Int!
+}
+
+input CreateSegmentInput {
+  name: String!
+  description: String
+  "Defaults to DYNAMIC when rules are given, STATIC otherwise, SMART when model is."
+  type: SegmentType
+  combinator: SegmentCombinator = AND
+  rules: [SegmentRuleInput!]
+  "SMART segments: the model that picks the members."
+  model: SmartSegmentModel
+  "STATIC segments: the first members."
+  customerIDs: [ID!]
+}
+
+input UpdateSegmentInput {
+  name: String
+  description: String @goField(omittable: true)
+  combinator: SegmentCombinator
+  "Replaces the rules (DYNAMIC segments); the segment is refreshed."
+  rules: [SegmentRuleInput!]
+  active: Boolean
+}
+
+"""
+Customers to add to or remove from a STATIC segment: by id, by the profiles a
+search matches, or by e-mail (a list, or CSV text whose e-mail column — or
+only column — holds them).
+"""
+input SegmentMembersInput {
+  segmentID: ID!
+  customerIDs: [ID!]
+  search: String
+  emails: [String!]
+  csv: String
+}
+
+extend type Query {
+  "Segments of the organization, by name unless orderBy says otherwise."
+  segments(first: Int, after: Cursor, type: SegmentType, search: String, orderBy: SegmentOrder): SegmentConnection! @scope(requires: CRM_READ)
+  "One segment; null when it does not exist in the caller's organization."
+  segment(id: ID!): Segment @scope(requires: CRM_READ)
+  "Counts and lists the profiles rules match, without saving anything."
+  previewSegment(combinator: SegmentCombinator = AND, rules: [SegmentRuleInput!]!, first: Int = 50): SegmentPreview! @scope(requires: CRM_READ)
+  "The fields, types and operators segment rules can use."
+  segmentFields: [SegmentField!]! @scope(requires: CRM_READ)
+  "Full score recomputes, newest first."
+  scoreRuns(first: Int, after: Cursor): ScoreRunConnection! @scope(requires: CRM_ADMIN)
+}
+
+extend type Mutation {
+  createSegment(input: CreateSegmentInput!): Segment! @scope(requires: CRM_ADMIN)
+  updateSegment(id: ID!, input: UpdateSegmentInput!): Segment! @scope(requires: CRM_ADMIN)
+  deleteSegment(id: ID!): DeleteSegmentPayload! @scope(requires: CRM_ADMIN)
+  "Recomputes the membership of a DYNAMIC or SMART segment now (a set-based diff)."
+  refreshSegment(id: ID!): SegmentMembershipChange! @scope(requires: CRM_ADMIN)
+  addSegmentMembers(input: SegmentMembersInput!): SegmentMembersPayload! @scope(requires: CRM_ADMIN)
+  removeSegmentMembers(input: SegmentMembersInput!): SegmentMembersPayload! @scope(requires: CRM_ADMIN)
+  "Hands the segment's membership to the Messaging service (crm.segment.membership.synced)."
+  syncSegmentToMessaging(id: ID!): SegmentSyncPayload! @scope(requires: CRM_ADMIN)
+  "Recomputes the scores of one customer, or of the whole organization."
+  recomputeScores(customerID: ID): RecomputeScoresPayload! @scope(requires: CRM_ADMIN)
+}
+
+type DeleteSegmentPayload {
+  deletedID: ID!
+}
+
+extend type Subscription {
+  "Fires with every change of the segment's membership, from any replica."
+  segmentMembershipChanged(segmentID: ID!): SegmentMembershipChange! @scope(requires: CRM_READ)
+}
 `, BuiltIn: false},
 	{Name: "ent.graphqls", Input: sourceData("ent.graphqls"), BuiltIn: false},
 }
@@ -2584,6 +3848,14 @@ func (ec *executionContext) childFields_Customer(ctx context.Context, field grap
 		return ec.fieldContext_Customer_churnRiskScore(ctx, field)
 	case "lifetimeValue":
 		return ec.fieldContext_Customer_lifetimeValue(ctx, field)
+	case "healthScore":
+		return ec.fieldContext_Customer_healthScore(ctx, field)
+	case "healthBand":
+		return ec.fieldContext_Customer_healthBand(ctx, field)
+	case "churnRiskTrend":
+		return ec.fieldContext_Customer_churnRiskTrend(ctx, field)
+	case "scoresComputedAt":
+		return ec.fieldContext_Customer_scoresComputedAt(ctx, field)
 	case "lastActivityAt":
 		return ec.fieldContext_Customer_lastActivityAt(ctx, field)
 	case "activityCount30d":
@@ -2614,6 +3886,10 @@ func (ec *executionContext) childFields_Customer(ctx context.Context, field grap
 		return ec.fieldContext_Customer_aliases(ctx, field)
 	case "timeline":
 		return ec.fieldContext_Customer_timeline(ctx, field)
+	case "scores":
+		return ec.fieldContext_Customer_scores(ctx, field)
+	case "segments":
+		return ec.fieldContext_Customer_segments(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Customer", field.Name)
 }
@@ -2698,6 +3974,28 @@ func (ec *executionContext) childFields_CustomerResolution(ctx context.Context, 
 	return nil, fmt.Errorf("no field named %q was found under type CustomerResolution", field.Name)
 }
 
+func (ec *executionContext) childFields_CustomerScores(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "engagement":
+		return ec.fieldContext_CustomerScores_engagement(ctx, field)
+	case "churnRisk":
+		return ec.fieldContext_CustomerScores_churnRisk(ctx, field)
+	case "churnRiskTrend":
+		return ec.fieldContext_CustomerScores_churnRiskTrend(ctx, field)
+	case "health":
+		return ec.fieldContext_CustomerScores_health(ctx, field)
+	case "band":
+		return ec.fieldContext_CustomerScores_band(ctx, field)
+	case "recommendedActions":
+		return ec.fieldContext_CustomerScores_recommendedActions(ctx, field)
+	case "components":
+		return ec.fieldContext_CustomerScores_components(ctx, field)
+	case "computedAt":
+		return ec.fieldContext_CustomerScores_computedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CustomerScores", field.Name)
+}
+
 func (ec *executionContext) childFields_DeleteCustomerNotePayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "deletedID":
@@ -2712,6 +4010,14 @@ func (ec *executionContext) childFields_DeleteCustomerPayload(ctx context.Contex
 		return ec.fieldContext_DeleteCustomerPayload_deletedID(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type DeleteCustomerPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_DeleteSegmentPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "deletedID":
+		return ec.fieldContext_DeleteSegmentPayload_deletedID(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DeleteSegmentPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_DuplicateCandidate(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2902,6 +4208,274 @@ func (ec *executionContext) childFields_PageInfo(ctx context.Context, field grap
 		return ec.fieldContext_PageInfo_endCursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type PageInfo", field.Name)
+}
+
+func (ec *executionContext) childFields_RecomputeScoresPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "profiles":
+		return ec.fieldContext_RecomputeScoresPayload_profiles(ctx, field)
+	case "changed":
+		return ec.fieldContext_RecomputeScoresPayload_changed(ctx, field)
+	case "highChurnCrossings":
+		return ec.fieldContext_RecomputeScoresPayload_highChurnCrossings(ctx, field)
+	case "customer":
+		return ec.fieldContext_RecomputeScoresPayload_customer(ctx, field)
+	case "run":
+		return ec.fieldContext_RecomputeScoresPayload_run(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RecomputeScoresPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_ScoreComponent(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "name":
+		return ec.fieldContext_ScoreComponent_name(ctx, field)
+	case "weight":
+		return ec.fieldContext_ScoreComponent_weight(ctx, field)
+	case "value":
+		return ec.fieldContext_ScoreComponent_value(ctx, field)
+	case "points":
+		return ec.fieldContext_ScoreComponent_points(ctx, field)
+	case "raw":
+		return ec.fieldContext_ScoreComponent_raw(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ScoreComponent", field.Name)
+}
+
+func (ec *executionContext) childFields_ScoreComponents(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "engagement":
+		return ec.fieldContext_ScoreComponents_engagement(ctx, field)
+	case "churnRisk":
+		return ec.fieldContext_ScoreComponents_churnRisk(ctx, field)
+	case "health":
+		return ec.fieldContext_ScoreComponents_health(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ScoreComponents", field.Name)
+}
+
+func (ec *executionContext) childFields_ScoreRun(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_ScoreRun_id(ctx, field)
+	case "startedAt":
+		return ec.fieldContext_ScoreRun_startedAt(ctx, field)
+	case "finishedAt":
+		return ec.fieldContext_ScoreRun_finishedAt(ctx, field)
+	case "trigger":
+		return ec.fieldContext_ScoreRun_trigger(ctx, field)
+	case "profiles":
+		return ec.fieldContext_ScoreRun_profiles(ctx, field)
+	case "changed":
+		return ec.fieldContext_ScoreRun_changed(ctx, field)
+	case "highChurnCrossings":
+		return ec.fieldContext_ScoreRun_highChurnCrossings(ctx, field)
+	case "ltvReferenceCents":
+		return ec.fieldContext_ScoreRun_ltvReferenceCents(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ScoreRun", field.Name)
+}
+
+func (ec *executionContext) childFields_ScoreRunConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_ScoreRunConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_ScoreRunConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_ScoreRunConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ScoreRunConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_ScoreRunEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "node":
+		return ec.fieldContext_ScoreRunEdge_node(ctx, field)
+	case "cursor":
+		return ec.fieldContext_ScoreRunEdge_cursor(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ScoreRunEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_Segment(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_Segment_id(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_Segment_createdAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_Segment_updatedAt(ctx, field)
+	case "name":
+		return ec.fieldContext_Segment_name(ctx, field)
+	case "description":
+		return ec.fieldContext_Segment_description(ctx, field)
+	case "type":
+		return ec.fieldContext_Segment_type(ctx, field)
+	case "model":
+		return ec.fieldContext_Segment_model(ctx, field)
+	case "active":
+		return ec.fieldContext_Segment_active(ctx, field)
+	case "memberCount":
+		return ec.fieldContext_Segment_memberCount(ctx, field)
+	case "lastRefreshedAt":
+		return ec.fieldContext_Segment_lastRefreshedAt(ctx, field)
+	case "lastRefreshMs":
+		return ec.fieldContext_Segment_lastRefreshMs(ctx, field)
+	case "messagingSyncedAt":
+		return ec.fieldContext_Segment_messagingSyncedAt(ctx, field)
+	case "createdBy":
+		return ec.fieldContext_Segment_createdBy(ctx, field)
+	case "combinator":
+		return ec.fieldContext_Segment_combinator(ctx, field)
+	case "rules":
+		return ec.fieldContext_Segment_rules(ctx, field)
+	case "definition":
+		return ec.fieldContext_Segment_definition(ctx, field)
+	case "members":
+		return ec.fieldContext_Segment_members(ctx, field)
+	case "explain":
+		return ec.fieldContext_Segment_explain(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Segment", field.Name)
+}
+
+func (ec *executionContext) childFields_SegmentConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_SegmentConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_SegmentConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_SegmentConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SegmentConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_SegmentEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "node":
+		return ec.fieldContext_SegmentEdge_node(ctx, field)
+	case "cursor":
+		return ec.fieldContext_SegmentEdge_cursor(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SegmentEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_SegmentExplanation(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "customer":
+		return ec.fieldContext_SegmentExplanation_customer(ctx, field)
+	case "matches":
+		return ec.fieldContext_SegmentExplanation_matches(ctx, field)
+	case "member":
+		return ec.fieldContext_SegmentExplanation_member(ctx, field)
+	case "nodes":
+		return ec.fieldContext_SegmentExplanation_nodes(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SegmentExplanation", field.Name)
+}
+
+func (ec *executionContext) childFields_SegmentExplanationNode(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "path":
+		return ec.fieldContext_SegmentExplanationNode_path(ctx, field)
+	case "combinator":
+		return ec.fieldContext_SegmentExplanationNode_combinator(ctx, field)
+	case "field":
+		return ec.fieldContext_SegmentExplanationNode_field(ctx, field)
+	case "operator":
+		return ec.fieldContext_SegmentExplanationNode_operator(ctx, field)
+	case "expected":
+		return ec.fieldContext_SegmentExplanationNode_expected(ctx, field)
+	case "actual":
+		return ec.fieldContext_SegmentExplanationNode_actual(ctx, field)
+	case "result":
+		return ec.fieldContext_SegmentExplanationNode_result(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SegmentExplanationNode", field.Name)
+}
+
+func (ec *executionContext) childFields_SegmentField(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "name":
+		return ec.fieldContext_SegmentField_name(ctx, field)
+	case "type":
+		return ec.fieldContext_SegmentField_type(ctx, field)
+	case "operators":
+		return ec.fieldContext_SegmentField_operators(ctx, field)
+	case "values":
+		return ec.fieldContext_SegmentField_values(ctx, field)
+	case "description":
+		return ec.fieldContext_SegmentField_description(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SegmentField", field.Name)
+}
+
+func (ec *executionContext) childFields_SegmentMembersPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "segment":
+		return ec.fieldContext_SegmentMembersPayload_segment(ctx, field)
+	case "changed":
+		return ec.fieldContext_SegmentMembersPayload_changed(ctx, field)
+	case "unchanged":
+		return ec.fieldContext_SegmentMembersPayload_unchanged(ctx, field)
+	case "notFound":
+		return ec.fieldContext_SegmentMembersPayload_notFound(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SegmentMembersPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_SegmentMembershipChange(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "segment":
+		return ec.fieldContext_SegmentMembershipChange_segment(ctx, field)
+	case "addedIDs":
+		return ec.fieldContext_SegmentMembershipChange_addedIDs(ctx, field)
+	case "removedIDs":
+		return ec.fieldContext_SegmentMembershipChange_removedIDs(ctx, field)
+	case "memberCount":
+		return ec.fieldContext_SegmentMembershipChange_memberCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SegmentMembershipChange", field.Name)
+}
+
+func (ec *executionContext) childFields_SegmentPreview(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "count":
+		return ec.fieldContext_SegmentPreview_count(ctx, field)
+	case "members":
+		return ec.fieldContext_SegmentPreview_members(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SegmentPreview", field.Name)
+}
+
+func (ec *executionContext) childFields_SegmentRule(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "field":
+		return ec.fieldContext_SegmentRule_field(ctx, field)
+	case "operator":
+		return ec.fieldContext_SegmentRule_operator(ctx, field)
+	case "value":
+		return ec.fieldContext_SegmentRule_value(ctx, field)
+	case "combinator":
+		return ec.fieldContext_SegmentRule_combinator(ctx, field)
+	case "rules":
+		return ec.fieldContext_SegmentRule_rules(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SegmentRule", field.Name)
+}
+
+func (ec *executionContext) childFields_SegmentSyncPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "segment":
+		return ec.fieldContext_SegmentSyncPayload_segment(ctx, field)
+	case "contacts":
+		return ec.fieldContext_SegmentSyncPayload_contacts(ctx, field)
+	case "skipped":
+		return ec.fieldContext_SegmentSyncPayload_skipped(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SegmentSyncPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_SyncLogEntry(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3256,6 +4830,20 @@ func (ec *executionContext) field_Mutation_addCustomerTags_args(ctx context.Cont
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_addSegmentMembers_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.SegmentMembersInput, error) {
+			return ec.unmarshalNSegmentMembersInput2githubᚗcomᚋrapportcrmᚋrapportᚋgraphᚋmodelᚐSegmentMembersInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_createApiKey_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -3284,6 +4872,20 @@ func (ec *executionContext) field_Mutation_createCustomer_args(ctx context.Conte
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_createSegment_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.CreateSegmentInput, error) {
+			return ec.unmarshalNCreateSegmentInput2githubᚗcomᚋrapportcrmᚋrapportᚋgraphᚋmodelᚐCreateSegmentInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_deleteCustomerNote_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -3299,6 +4901,20 @@ func (ec *executionContext) field_Mutation_deleteCustomerNote_args(ctx context.C
 }
 
 func (ec *executionContext) field_Mutation_deleteCustomer_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (uuid.UUID, error) {
+			return ec.unmarshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_deleteSegment_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
@@ -3348,6 +4964,34 @@ func (ec *executionContext) field_Mutation_mergeCustomers_args(ctx context.Conte
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_recomputeScores_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "customerID",
+		func(ctx context.Context, v any) (*uuid.UUID, error) {
+			return ec.unmarshalOID2ᚖgithubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["customerID"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_refreshSegment_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (uuid.UUID, error) {
+			return ec.unmarshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_removeCustomerTags_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -3370,7 +5014,35 @@ func (ec *executionContext) field_Mutation_removeCustomerTags_args(ctx context.C
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_removeSegmentMembers_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.SegmentMembersInput, error) {
+			return ec.unmarshalNSegmentMembersInput2githubᚗcomᚋrapportcrmᚋrapportᚋgraphᚋmodelᚐSegmentMembersInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_revokeApiKey_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (uuid.UUID, error) {
+			return ec.unmarshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_syncSegmentToMessaging_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
@@ -3434,6 +5106,28 @@ func (ec *executionContext) field_Mutation_updateCustomer_args(ctx context.Conte
 	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.UpdateCustomerInput, error) {
 			return ec.unmarshalNUpdateCustomerInput2githubᚗcomᚋrapportcrmᚋrapportᚋgraphᚋmodelᚐUpdateCustomerInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_updateSegment_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (uuid.UUID, error) {
+			return ec.unmarshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.UpdateSegmentInput, error) {
+			return ec.unmarshalNUpdateSegmentInput2githubᚗcomᚋrapportcrmᚋrapportᚋgraphᚋmodelᚐUpdateSegmentInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -3650,6 +5344,36 @@ func (ec *executionContext) field_Query_nodes_args(ctx context.Context, rawArgs 
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_previewSegment_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "combinator",
+		func(ctx context.Context, v any) (*schematype.Combinator, error) {
+			return ec.unmarshalOSegmentCombinator2ᚖgithubᚗcomᚋrapportcrmᚋrapportᚋentᚋschematypeᚐCombinator(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["combinator"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "rules",
+		func(ctx context.Context, v any) ([]*schematype.Rule, error) {
+			return ec.unmarshalNSegmentRuleInput2ᚕᚖgithubᚗcomᚋrapportcrmᚋrapportᚋentᚋschematypeᚐRuleᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["rules"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg2
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_resolveCustomer_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -3677,6 +5401,88 @@ func (ec *executionContext) field_Query_resolveCustomer_args(ctx context.Context
 		return nil, err
 	}
 	args["phone"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_scoreRuns_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*entgql.Cursor[uuid.UUID], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_segment_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (uuid.UUID, error) {
+			return ec.unmarshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_segments_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*entgql.Cursor[uuid.UUID], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "type",
+		func(ctx context.Context, v any) (*segment.Type, error) {
+			return ec.unmarshalOSegmentType2ᚖgithubᚗcomᚋrapportcrmᚋrapportᚋentᚋsegmentᚐType(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["type"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "search",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["search"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "orderBy",
+		func(ctx context.Context, v any) (*ent.SegmentOrder, error) {
+			return ec.unmarshalOSegmentOrder2ᚖgithubᚗcomᚋrapportcrmᚋrapportᚋentᚐSegmentOrder(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["orderBy"] = arg4
 	return args, nil
 }
 
@@ -3718,6 +5524,42 @@ func (ec *executionContext) field_Query_syncLog_args(ctx context.Context, rawArg
 	return args, nil
 }
 
+func (ec *executionContext) field_Segment_explain_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "customerID",
+		func(ctx context.Context, v any) (uuid.UUID, error) {
+			return ec.unmarshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["customerID"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Segment_members_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*entgql.Cursor[uuid.UUID], error) {
+			return ec.unmarshalOCursor2ᚖentgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Subscription_customerUpdated_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -3729,6 +5571,20 @@ func (ec *executionContext) field_Subscription_customerUpdated_args(ctx context.
 		return nil, err
 	}
 	args["customerID"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_segmentMembershipChanged_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "segmentID",
+		func(ctx context.Context, v any) (uuid.UUID, error) {
+			return ec.unmarshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["segmentID"] = arg0
 	return args, nil
 }
 
@@ -5359,6 +7215,98 @@ func (ec *executionContext) fieldContext_Customer_lifetimeValue(_ context.Contex
 	return graphql.NewScalarFieldContext("Customer", field, false, false, errors.New("field of type Int does not have child fields"))
 }
 
+func (ec *executionContext) _Customer_healthScore(ctx context.Context, field graphql.CollectedField, obj *ent.CustomerProfile) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Customer_healthScore(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.HealthScore, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Customer_healthScore(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Customer", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _Customer_healthBand(ctx context.Context, field graphql.CollectedField, obj *ent.CustomerProfile) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Customer_healthBand(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.HealthBand, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *customerprofile.HealthBand) graphql.Marshaler {
+			return ec.marshalOHealthBand2ᚖgithubᚗcomᚋrapportcrmᚋrapportᚋentᚋcustomerprofileᚐHealthBand(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Customer_healthBand(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Customer", field, false, false, errors.New("field of type HealthBand does not have child fields"))
+}
+
+func (ec *executionContext) _Customer_churnRiskTrend(ctx context.Context, field graphql.CollectedField, obj *ent.CustomerProfile) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Customer_churnRiskTrend(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ChurnRiskTrend, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Customer_churnRiskTrend(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Customer", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _Customer_scoresComputedAt(ctx context.Context, field graphql.CollectedField, obj *ent.CustomerProfile) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Customer_scoresComputedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ScoresComputedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Customer_scoresComputedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Customer", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
 func (ec *executionContext) _Customer_lastActivityAt(ctx context.Context, field graphql.CollectedField, obj *ent.CustomerProfile) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -5751,6 +7699,70 @@ func (ec *executionContext) fieldContext_Customer_timeline(ctx context.Context, 
 	if fc.Args, err = ec.field_Customer_timeline_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Customer_scores(ctx context.Context, field graphql.CollectedField, obj *ent.CustomerProfile) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Customer_scores(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Customer().Scores(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.CustomerScores) graphql.Marshaler {
+			return ec.marshalNCustomerScores2ᚖgithubᚗcomᚋrapportcrmᚋrapportᚋgraphᚋmodelᚐCustomerScores(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Customer_scores(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Customer",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CustomerScores(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Customer_segments(ctx context.Context, field graphql.CollectedField, obj *ent.CustomerProfile) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Customer_segments(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Customer().Segments(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.Segment) graphql.Marshaler {
+			return ec.marshalNSegment2ᚕᚖgithubᚗcomᚋrapportcrmᚋrapportᚋentᚐSegmentᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Customer_segments(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Customer",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Segment(ctx, field)
+		},
 	}
 	return fc, nil
 }
@@ -6342,6 +8354,199 @@ func (ec *executionContext) fieldContext_CustomerResolution_conflicts(_ context.
 	return fc, nil
 }
 
+func (ec *executionContext) _CustomerScores_engagement(ctx context.Context, field graphql.CollectedField, obj *model.CustomerScores) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CustomerScores_engagement(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Engagement, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CustomerScores_engagement(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CustomerScores", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _CustomerScores_churnRisk(ctx context.Context, field graphql.CollectedField, obj *model.CustomerScores) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CustomerScores_churnRisk(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ChurnRisk, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CustomerScores_churnRisk(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CustomerScores", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _CustomerScores_churnRiskTrend(ctx context.Context, field graphql.CollectedField, obj *model.CustomerScores) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CustomerScores_churnRiskTrend(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ChurnRiskTrend, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CustomerScores_churnRiskTrend(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CustomerScores", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _CustomerScores_health(ctx context.Context, field graphql.CollectedField, obj *model.CustomerScores) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CustomerScores_health(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Health, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CustomerScores_health(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CustomerScores", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _CustomerScores_band(ctx context.Context, field graphql.CollectedField, obj *model.CustomerScores) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CustomerScores_band(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Band, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *customerprofile.HealthBand) graphql.Marshaler {
+			return ec.marshalOHealthBand2ᚖgithubᚗcomᚋrapportcrmᚋrapportᚋentᚋcustomerprofileᚐHealthBand(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CustomerScores_band(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CustomerScores", field, false, false, errors.New("field of type HealthBand does not have child fields"))
+}
+
+func (ec *executionContext) _CustomerScores_recommendedActions(ctx context.Context, field graphql.CollectedField, obj *model.CustomerScores) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CustomerScores_recommendedActions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RecommendedActions, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CustomerScores_recommendedActions(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CustomerScores", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _CustomerScores_components(ctx context.Context, field graphql.CollectedField, obj *model.CustomerScores) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CustomerScores_components(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Components, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *schematype.ScoreComponents) graphql.Marshaler {
+			return ec.marshalNScoreComponents2ᚖgithubᚗcomᚋrapportcrmᚋrapportᚋentᚋschematypeᚐScoreComponents(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CustomerScores_components(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CustomerScores",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ScoreComponents(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CustomerScores_computedAt(ctx context.Context, field graphql.CollectedField, obj *model.CustomerScores) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CustomerScores_computedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ComputedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CustomerScores_computedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CustomerScores", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
 func (ec *executionContext) _DeleteCustomerNotePayload_deletedID(ctx context.Context, field graphql.CollectedField, obj *model.DeleteCustomerNotePayload) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -6386,6 +8591,29 @@ func (ec *executionContext) _DeleteCustomerPayload_deletedID(ctx context.Context
 }
 func (ec *executionContext) fieldContext_DeleteCustomerPayload_deletedID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("DeleteCustomerPayload", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _DeleteSegmentPayload_deletedID(ctx context.Context, field graphql.CollectedField, obj *model.DeleteSegmentPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DeleteSegmentPayload_deletedID(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DeletedID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v uuid.UUID) graphql.Marshaler {
+			return ec.marshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DeleteSegmentPayload_deletedID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DeleteSegmentPayload", field, false, false, errors.New("field of type ID does not have child fields"))
 }
 
 func (ec *executionContext) _DuplicateCandidate_id(ctx context.Context, field graphql.CollectedField, obj *ent.DuplicateCandidate) (ret graphql.Marshaler) {
@@ -8431,6 +10659,502 @@ func (ec *executionContext) fieldContext_Mutation_revokeApiKey(ctx context.Conte
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_createSegment(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createSegment(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreateSegment(ctx, fc.Args["input"].(model.CreateSegmentInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				requires, err := ec.unmarshalNScope2githubᚗcomᚋrapportcrmᚋrapportᚋgraphᚋmodelᚐScope(ctx, "CRM_ADMIN")
+				if err != nil {
+					var zeroVal *ent.Segment
+					return zeroVal, err
+				}
+				if ec.Directives.Scope == nil {
+					var zeroVal *ent.Segment
+					return zeroVal, errors.New("directive scope is not implemented")
+				}
+				return ec.Directives.Scope(ctx, nil, directive0, requires)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Segment) graphql.Marshaler {
+			return ec.marshalNSegment2ᚖgithubᚗcomᚋrapportcrmᚋrapportᚋentᚐSegment(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createSegment(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Segment(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createSegment_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_updateSegment(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_updateSegment(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpdateSegment(ctx, fc.Args["id"].(uuid.UUID), fc.Args["input"].(model.UpdateSegmentInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				requires, err := ec.unmarshalNScope2githubᚗcomᚋrapportcrmᚋrapportᚋgraphᚋmodelᚐScope(ctx, "CRM_ADMIN")
+				if err != nil {
+					var zeroVal *ent.Segment
+					return zeroVal, err
+				}
+				if ec.Directives.Scope == nil {
+					var zeroVal *ent.Segment
+					return zeroVal, errors.New("directive scope is not implemented")
+				}
+				return ec.Directives.Scope(ctx, nil, directive0, requires)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Segment) graphql.Marshaler {
+			return ec.marshalNSegment2ᚖgithubᚗcomᚋrapportcrmᚋrapportᚋentᚐSegment(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_updateSegment(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Segment(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_updateSegment_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_deleteSegment(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_deleteSegment(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DeleteSegment(ctx, fc.Args["id"].(uuid.UUID))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				requires, err := ec.unmarshalNScope2githubᚗcomᚋrapportcrmᚋrapportᚋgraphᚋmodelᚐScope(ctx, "CRM_ADMIN")
+				if err != nil {
+					var zeroVal *model.DeleteSegmentPayload
+					return zeroVal, err
+				}
+				if ec.Directives.Scope == nil {
+					var zeroVal *model.DeleteSegmentPayload
+					return zeroVal, errors.New("directive scope is not implemented")
+				}
+				return ec.Directives.Scope(ctx, nil, directive0, requires)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.DeleteSegmentPayload) graphql.Marshaler {
+			return ec.marshalNDeleteSegmentPayload2ᚖgithubᚗcomᚋrapportcrmᚋrapportᚋgraphᚋmodelᚐDeleteSegmentPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_deleteSegment(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DeleteSegmentPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_deleteSegment_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_refreshSegment(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_refreshSegment(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RefreshSegment(ctx, fc.Args["id"].(uuid.UUID))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				requires, err := ec.unmarshalNScope2githubᚗcomᚋrapportcrmᚋrapportᚋgraphᚋmodelᚐScope(ctx, "CRM_ADMIN")
+				if err != nil {
+					var zeroVal *model.SegmentMembershipChange
+					return zeroVal, err
+				}
+				if ec.Directives.Scope == nil {
+					var zeroVal *model.SegmentMembershipChange
+					return zeroVal, errors.New("directive scope is not implemented")
+				}
+				return ec.Directives.Scope(ctx, nil, directive0, requires)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.SegmentMembershipChange) graphql.Marshaler {
+			return ec.marshalNSegmentMembershipChange2ᚖgithubᚗcomᚋrapportcrmᚋrapportᚋgraphᚋmodelᚐSegmentMembershipChange(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_refreshSegment(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SegmentMembershipChange(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_refreshSegment_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_addSegmentMembers(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_addSegmentMembers(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().AddSegmentMembers(ctx, fc.Args["input"].(model.SegmentMembersInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				requires, err := ec.unmarshalNScope2githubᚗcomᚋrapportcrmᚋrapportᚋgraphᚋmodelᚐScope(ctx, "CRM_ADMIN")
+				if err != nil {
+					var zeroVal *model.SegmentMembersPayload
+					return zeroVal, err
+				}
+				if ec.Directives.Scope == nil {
+					var zeroVal *model.SegmentMembersPayload
+					return zeroVal, errors.New("directive scope is not implemented")
+				}
+				return ec.Directives.Scope(ctx, nil, directive0, requires)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.SegmentMembersPayload) graphql.Marshaler {
+			return ec.marshalNSegmentMembersPayload2ᚖgithubᚗcomᚋrapportcrmᚋrapportᚋgraphᚋmodelᚐSegmentMembersPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_addSegmentMembers(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SegmentMembersPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_addSegmentMembers_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_removeSegmentMembers(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_removeSegmentMembers(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RemoveSegmentMembers(ctx, fc.Args["input"].(model.SegmentMembersInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				requires, err := ec.unmarshalNScope2githubᚗcomᚋrapportcrmᚋrapportᚋgraphᚋmodelᚐScope(ctx, "CRM_ADMIN")
+				if err != nil {
+					var zeroVal *model.SegmentMembersPayload
+					return zeroVal, err
+				}
+				if ec.Directives.Scope == nil {
+					var zeroVal *model.SegmentMembersPayload
+					return zeroVal, errors.New("directive scope is not implemented")
+				}
+				return ec.Directives.Scope(ctx, nil, directive0, requires)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.SegmentMembersPayload) graphql.Marshaler {
+			return ec.marshalNSegmentMembersPayload2ᚖgithubᚗcomᚋrapportcrmᚋrapportᚋgraphᚋmodelᚐSegmentMembersPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_removeSegmentMembers(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SegmentMembersPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_removeSegmentMembers_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_syncSegmentToMessaging(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_syncSegmentToMessaging(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SyncSegmentToMessaging(ctx, fc.Args["id"].(uuid.UUID))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				requires, err := ec.unmarshalNScope2githubᚗcomᚋrapportcrmᚋrapportᚋgraphᚋmodelᚐScope(ctx, "CRM_ADMIN")
+				if err != nil {
+					var zeroVal *model.SegmentSyncPayload
+					return zeroVal, err
+				}
+				if ec.Directives.Scope == nil {
+					var zeroVal *model.SegmentSyncPayload
+					return zeroVal, errors.New("directive scope is not implemented")
+				}
+				return ec.Directives.Scope(ctx, nil, directive0, requires)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.SegmentSyncPayload) graphql.Marshaler {
+			return ec.marshalNSegmentSyncPayload2ᚖgithubᚗcomᚋrapportcrmᚋrapportᚋgraphᚋmodelᚐSegmentSyncPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_syncSegmentToMessaging(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SegmentSyncPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_syncSegmentToMessaging_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_recomputeScores(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_recomputeScores(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RecomputeScores(ctx, fc.Args["customerID"].(*uuid.UUID))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				requires, err := ec.unmarshalNScope2githubᚗcomᚋrapportcrmᚋrapportᚋgraphᚋmodelᚐScope(ctx, "CRM_ADMIN")
+				if err != nil {
+					var zeroVal *model.RecomputeScoresPayload
+					return zeroVal, err
+				}
+				if ec.Directives.Scope == nil {
+					var zeroVal *model.RecomputeScoresPayload
+					return zeroVal, errors.New("directive scope is not implemented")
+				}
+				return ec.Directives.Scope(ctx, nil, directive0, requires)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.RecomputeScoresPayload) graphql.Marshaler {
+			return ec.marshalNRecomputeScoresPayload2ᚖgithubᚗcomᚋrapportcrmᚋrapportᚋgraphᚋmodelᚐRecomputeScoresPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_recomputeScores(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RecomputeScoresPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_recomputeScores_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Organization_id(ctx context.Context, field graphql.CollectedField, obj *ent.Organization) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -9549,6 +12273,304 @@ func (ec *executionContext) fieldContext_Query_apiKeys(_ context.Context, field 
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_segments(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_segments(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Segments(ctx, fc.Args["first"].(*int), fc.Args["after"].(*entgql.Cursor[uuid.UUID]), fc.Args["type"].(*segment.Type), fc.Args["search"].(*string), fc.Args["orderBy"].(*ent.SegmentOrder))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				requires, err := ec.unmarshalNScope2githubᚗcomᚋrapportcrmᚋrapportᚋgraphᚋmodelᚐScope(ctx, "CRM_READ")
+				if err != nil {
+					var zeroVal *ent.SegmentConnection
+					return zeroVal, err
+				}
+				if ec.Directives.Scope == nil {
+					var zeroVal *ent.SegmentConnection
+					return zeroVal, errors.New("directive scope is not implemented")
+				}
+				return ec.Directives.Scope(ctx, nil, directive0, requires)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.SegmentConnection) graphql.Marshaler {
+			return ec.marshalNSegmentConnection2ᚖgithubᚗcomᚋrapportcrmᚋrapportᚋentᚐSegmentConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_segments(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SegmentConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_segments_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_segment(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_segment(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Segment(ctx, fc.Args["id"].(uuid.UUID))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				requires, err := ec.unmarshalNScope2githubᚗcomᚋrapportcrmᚋrapportᚋgraphᚋmodelᚐScope(ctx, "CRM_READ")
+				if err != nil {
+					var zeroVal *ent.Segment
+					return zeroVal, err
+				}
+				if ec.Directives.Scope == nil {
+					var zeroVal *ent.Segment
+					return zeroVal, errors.New("directive scope is not implemented")
+				}
+				return ec.Directives.Scope(ctx, nil, directive0, requires)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Segment) graphql.Marshaler {
+			return ec.marshalOSegment2ᚖgithubᚗcomᚋrapportcrmᚋrapportᚋentᚐSegment(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_segment(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Segment(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_segment_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_previewSegment(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_previewSegment(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().PreviewSegment(ctx, fc.Args["combinator"].(*schematype.Combinator), fc.Args["rules"].([]*schematype.Rule), fc.Args["first"].(*int))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				requires, err := ec.unmarshalNScope2githubᚗcomᚋrapportcrmᚋrapportᚋgraphᚋmodelᚐScope(ctx, "CRM_READ")
+				if err != nil {
+					var zeroVal *model.SegmentPreview
+					return zeroVal, err
+				}
+				if ec.Directives.Scope == nil {
+					var zeroVal *model.SegmentPreview
+					return zeroVal, errors.New("directive scope is not implemented")
+				}
+				return ec.Directives.Scope(ctx, nil, directive0, requires)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.SegmentPreview) graphql.Marshaler {
+			return ec.marshalNSegmentPreview2ᚖgithubᚗcomᚋrapportcrmᚋrapportᚋgraphᚋmodelᚐSegmentPreview(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_previewSegment(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SegmentPreview(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_previewSegment_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_segmentFields(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_segmentFields(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().SegmentFields(ctx)
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				requires, err := ec.unmarshalNScope2githubᚗcomᚋrapportcrmᚋrapportᚋgraphᚋmodelᚐScope(ctx, "CRM_READ")
+				if err != nil {
+					var zeroVal []*model.SegmentField
+					return zeroVal, err
+				}
+				if ec.Directives.Scope == nil {
+					var zeroVal []*model.SegmentField
+					return zeroVal, errors.New("directive scope is not implemented")
+				}
+				return ec.Directives.Scope(ctx, nil, directive0, requires)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.SegmentField) graphql.Marshaler {
+			return ec.marshalNSegmentField2ᚕᚖgithubᚗcomᚋrapportcrmᚋrapportᚋgraphᚋmodelᚐSegmentFieldᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_segmentFields(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SegmentField(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_scoreRuns(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_scoreRuns(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().ScoreRuns(ctx, fc.Args["first"].(*int), fc.Args["after"].(*entgql.Cursor[uuid.UUID]))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				requires, err := ec.unmarshalNScope2githubᚗcomᚋrapportcrmᚋrapportᚋgraphᚋmodelᚐScope(ctx, "CRM_ADMIN")
+				if err != nil {
+					var zeroVal *ent.ScoreRunConnection
+					return zeroVal, err
+				}
+				if ec.Directives.Scope == nil {
+					var zeroVal *ent.ScoreRunConnection
+					return zeroVal, errors.New("directive scope is not implemented")
+				}
+				return ec.Directives.Scope(ctx, nil, directive0, requires)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.ScoreRunConnection) graphql.Marshaler {
+			return ec.marshalNScoreRunConnection2ᚖgithubᚗcomᚋrapportcrmᚋrapportᚋentᚐScoreRunConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_scoreRuns(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ScoreRunConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_scoreRuns_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query___type(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -9623,6 +12645,2128 @@ func (ec *executionContext) fieldContext_Query___schema(_ context.Context, field
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _RecomputeScoresPayload_profiles(ctx context.Context, field graphql.CollectedField, obj *model.RecomputeScoresPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RecomputeScoresPayload_profiles(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Profiles, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RecomputeScoresPayload_profiles(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RecomputeScoresPayload", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _RecomputeScoresPayload_changed(ctx context.Context, field graphql.CollectedField, obj *model.RecomputeScoresPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RecomputeScoresPayload_changed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Changed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RecomputeScoresPayload_changed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RecomputeScoresPayload", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _RecomputeScoresPayload_highChurnCrossings(ctx context.Context, field graphql.CollectedField, obj *model.RecomputeScoresPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RecomputeScoresPayload_highChurnCrossings(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.HighChurnCrossings, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RecomputeScoresPayload_highChurnCrossings(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RecomputeScoresPayload", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _RecomputeScoresPayload_customer(ctx context.Context, field graphql.CollectedField, obj *model.RecomputeScoresPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RecomputeScoresPayload_customer(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Customer, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.CustomerProfile) graphql.Marshaler {
+			return ec.marshalOCustomer2ᚖgithubᚗcomᚋrapportcrmᚋrapportᚋentᚐCustomerProfile(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RecomputeScoresPayload_customer(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RecomputeScoresPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Customer(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RecomputeScoresPayload_run(ctx context.Context, field graphql.CollectedField, obj *model.RecomputeScoresPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RecomputeScoresPayload_run(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Run, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.ScoreRun) graphql.Marshaler {
+			return ec.marshalOScoreRun2ᚖgithubᚗcomᚋrapportcrmᚋrapportᚋentᚐScoreRun(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RecomputeScoresPayload_run(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RecomputeScoresPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ScoreRun(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ScoreComponent_name(ctx context.Context, field graphql.CollectedField, obj *schematype.ScoreComponent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScoreComponent_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScoreComponent_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScoreComponent", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _ScoreComponent_weight(ctx context.Context, field graphql.CollectedField, obj *schematype.ScoreComponent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScoreComponent_weight(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Weight, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScoreComponent_weight(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScoreComponent", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _ScoreComponent_value(ctx context.Context, field graphql.CollectedField, obj *schematype.ScoreComponent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScoreComponent_value(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Value, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScoreComponent_value(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScoreComponent", field, false, false, errors.New("field of type Float does not have child fields"))
+}
+
+func (ec *executionContext) _ScoreComponent_points(ctx context.Context, field graphql.CollectedField, obj *schematype.ScoreComponent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScoreComponent_points(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Points, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScoreComponent_points(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScoreComponent", field, false, false, errors.New("field of type Float does not have child fields"))
+}
+
+func (ec *executionContext) _ScoreComponent_raw(ctx context.Context, field graphql.CollectedField, obj *schematype.ScoreComponent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScoreComponent_raw(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Raw, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *float64) graphql.Marshaler {
+			return ec.marshalOFloat2ᚖfloat64(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ScoreComponent_raw(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScoreComponent", field, false, false, errors.New("field of type Float does not have child fields"))
+}
+
+func (ec *executionContext) _ScoreComponents_engagement(ctx context.Context, field graphql.CollectedField, obj *schematype.ScoreComponents) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScoreComponents_engagement(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Engagement, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []schematype.ScoreComponent) graphql.Marshaler {
+			return ec.marshalNScoreComponent2ᚕgithubᚗcomᚋrapportcrmᚋrapportᚋentᚋschematypeᚐScoreComponentᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScoreComponents_engagement(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ScoreComponents",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ScoreComponent(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ScoreComponents_churnRisk(ctx context.Context, field graphql.CollectedField, obj *schematype.ScoreComponents) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScoreComponents_churnRisk(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ChurnRisk, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []schematype.ScoreComponent) graphql.Marshaler {
+			return ec.marshalNScoreComponent2ᚕgithubᚗcomᚋrapportcrmᚋrapportᚋentᚋschematypeᚐScoreComponentᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScoreComponents_churnRisk(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ScoreComponents",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ScoreComponent(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ScoreComponents_health(ctx context.Context, field graphql.CollectedField, obj *schematype.ScoreComponents) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScoreComponents_health(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Health, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []schematype.ScoreComponent) graphql.Marshaler {
+			return ec.marshalNScoreComponent2ᚕgithubᚗcomᚋrapportcrmᚋrapportᚋentᚋschematypeᚐScoreComponentᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScoreComponents_health(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ScoreComponents",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ScoreComponent(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ScoreRun_id(ctx context.Context, field graphql.CollectedField, obj *ent.ScoreRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScoreRun_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v uuid.UUID) graphql.Marshaler {
+			return ec.marshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScoreRun_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScoreRun", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _ScoreRun_startedAt(ctx context.Context, field graphql.CollectedField, obj *ent.ScoreRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScoreRun_startedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StartedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScoreRun_startedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScoreRun", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _ScoreRun_finishedAt(ctx context.Context, field graphql.CollectedField, obj *ent.ScoreRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScoreRun_finishedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FinishedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScoreRun_finishedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScoreRun", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _ScoreRun_trigger(ctx context.Context, field graphql.CollectedField, obj *ent.ScoreRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScoreRun_trigger(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Trigger, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v scorerun.Trigger) graphql.Marshaler {
+			return ec.marshalNScoreRunTrigger2githubᚗcomᚋrapportcrmᚋrapportᚋentᚋscorerunᚐTrigger(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScoreRun_trigger(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScoreRun", field, false, false, errors.New("field of type ScoreRunTrigger does not have child fields"))
+}
+
+func (ec *executionContext) _ScoreRun_profiles(ctx context.Context, field graphql.CollectedField, obj *ent.ScoreRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScoreRun_profiles(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Profiles, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScoreRun_profiles(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScoreRun", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _ScoreRun_changed(ctx context.Context, field graphql.CollectedField, obj *ent.ScoreRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScoreRun_changed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Changed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScoreRun_changed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScoreRun", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _ScoreRun_highChurnCrossings(ctx context.Context, field graphql.CollectedField, obj *ent.ScoreRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScoreRun_highChurnCrossings(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.HighChurnCrossings, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScoreRun_highChurnCrossings(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScoreRun", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _ScoreRun_ltvReferenceCents(ctx context.Context, field graphql.CollectedField, obj *ent.ScoreRun) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScoreRun_ltvReferenceCents(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LtvReferenceCents, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScoreRun_ltvReferenceCents(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScoreRun", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _ScoreRunConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.ScoreRunConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScoreRunConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.ScoreRunEdge) graphql.Marshaler {
+			return ec.marshalOScoreRunEdge2ᚕᚖgithubᚗcomᚋrapportcrmᚋrapportᚋentᚐScoreRunEdge(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ScoreRunConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ScoreRunConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ScoreRunEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ScoreRunConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *ent.ScoreRunConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScoreRunConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.PageInfo[uuid.UUID]) graphql.Marshaler {
+			return ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScoreRunConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ScoreRunConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ScoreRunConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *ent.ScoreRunConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScoreRunConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScoreRunConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScoreRunConnection", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _ScoreRunEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.ScoreRunEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScoreRunEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.ScoreRun) graphql.Marshaler {
+			return ec.marshalOScoreRun2ᚖgithubᚗcomᚋrapportcrmᚋrapportᚋentᚐScoreRun(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ScoreRunEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ScoreRunEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ScoreRun(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ScoreRunEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *ent.ScoreRunEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ScoreRunEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.Cursor[uuid.UUID]) graphql.Marshaler {
+			return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ScoreRunEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ScoreRunEdge", field, false, false, errors.New("field of type Cursor does not have child fields"))
+}
+
+func (ec *executionContext) _Segment_id(ctx context.Context, field graphql.CollectedField, obj *ent.Segment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Segment_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v uuid.UUID) graphql.Marshaler {
+			return ec.marshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Segment_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Segment", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _Segment_createdAt(ctx context.Context, field graphql.CollectedField, obj *ent.Segment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Segment_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Segment_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Segment", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _Segment_updatedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Segment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Segment_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Segment_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Segment", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _Segment_name(ctx context.Context, field graphql.CollectedField, obj *ent.Segment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Segment_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Segment_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Segment", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _Segment_description(ctx context.Context, field graphql.CollectedField, obj *ent.Segment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Segment_description(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Description, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Segment_description(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Segment", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _Segment_type(ctx context.Context, field graphql.CollectedField, obj *ent.Segment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Segment_type(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Type, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v segment.Type) graphql.Marshaler {
+			return ec.marshalNSegmentType2githubᚗcomᚋrapportcrmᚋrapportᚋentᚋsegmentᚐType(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Segment_type(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Segment", field, false, false, errors.New("field of type SegmentType does not have child fields"))
+}
+
+func (ec *executionContext) _Segment_model(ctx context.Context, field graphql.CollectedField, obj *ent.Segment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Segment_model(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Model, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *segment.Model) graphql.Marshaler {
+			return ec.marshalOSmartSegmentModel2ᚖgithubᚗcomᚋrapportcrmᚋrapportᚋentᚋsegmentᚐModel(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Segment_model(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Segment", field, false, false, errors.New("field of type SmartSegmentModel does not have child fields"))
+}
+
+func (ec *executionContext) _Segment_active(ctx context.Context, field graphql.CollectedField, obj *ent.Segment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Segment_active(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Active, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Segment_active(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Segment", field, false, false, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _Segment_memberCount(ctx context.Context, field graphql.CollectedField, obj *ent.Segment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Segment_memberCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MemberCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Segment_memberCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Segment", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _Segment_lastRefreshedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Segment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Segment_lastRefreshedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastRefreshedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Segment_lastRefreshedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Segment", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _Segment_lastRefreshMs(ctx context.Context, field graphql.CollectedField, obj *ent.Segment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Segment_lastRefreshMs(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastRefreshMs, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Segment_lastRefreshMs(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Segment", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _Segment_messagingSyncedAt(ctx context.Context, field graphql.CollectedField, obj *ent.Segment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Segment_messagingSyncedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MessagingSyncedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Segment_messagingSyncedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Segment", field, false, false, errors.New("field of type Time does not have child fields"))
+}
+
+func (ec *executionContext) _Segment_createdBy(ctx context.Context, field graphql.CollectedField, obj *ent.Segment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Segment_createdBy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedBy, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Segment_createdBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Segment", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _Segment_combinator(ctx context.Context, field graphql.CollectedField, obj *ent.Segment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Segment_combinator(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Segment().Combinator(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *schematype.Combinator) graphql.Marshaler {
+			return ec.marshalOSegmentCombinator2ᚖgithubᚗcomᚋrapportcrmᚋrapportᚋentᚋschematypeᚐCombinator(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Segment_combinator(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Segment", field, true, true, errors.New("field of type SegmentCombinator does not have child fields"))
+}
+
+func (ec *executionContext) _Segment_rules(ctx context.Context, field graphql.CollectedField, obj *ent.Segment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Segment_rules(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Segment().Rules(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*schematype.Rule) graphql.Marshaler {
+			return ec.marshalNSegmentRule2ᚕᚖgithubᚗcomᚋrapportcrmᚋrapportᚋentᚋschematypeᚐRuleᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Segment_rules(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Segment",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SegmentRule(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Segment_definition(ctx context.Context, field graphql.CollectedField, obj *ent.Segment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Segment_definition(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Segment().Definition(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v any) graphql.Marshaler {
+			return ec.marshalNJSON2interface(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Segment_definition(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Segment", field, true, true, errors.New("field of type JSON does not have child fields"))
+}
+
+func (ec *executionContext) _Segment_members(ctx context.Context, field graphql.CollectedField, obj *ent.Segment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Segment_members(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Segment().Members(ctx, obj, fc.Args["first"].(*int), fc.Args["after"].(*entgql.Cursor[uuid.UUID]))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.CustomerConnection) graphql.Marshaler {
+			return ec.marshalNCustomerConnection2ᚖgithubᚗcomᚋrapportcrmᚋrapportᚋentᚐCustomerConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Segment_members(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Segment",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CustomerConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Segment_members_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Segment_explain(ctx context.Context, field graphql.CollectedField, obj *ent.Segment) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Segment_explain(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Segment().Explain(ctx, obj, fc.Args["customerID"].(uuid.UUID))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.SegmentExplanation) graphql.Marshaler {
+			return ec.marshalNSegmentExplanation2ᚖgithubᚗcomᚋrapportcrmᚋrapportᚋgraphᚋmodelᚐSegmentExplanation(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Segment_explain(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Segment",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SegmentExplanation(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Segment_explain_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SegmentConnection_edges(ctx context.Context, field graphql.CollectedField, obj *ent.SegmentConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.SegmentEdge) graphql.Marshaler {
+			return ec.marshalOSegmentEdge2ᚕᚖgithubᚗcomᚋrapportcrmᚋrapportᚋentᚐSegmentEdge(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SegmentConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SegmentEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SegmentConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *ent.SegmentConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.PageInfo[uuid.UUID]) graphql.Marshaler {
+			return ec.marshalNPageInfo2entgoᚗioᚋcontribᚋentgqlᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SegmentConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SegmentConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *ent.SegmentConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SegmentConnection", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _SegmentEdge_node(ctx context.Context, field graphql.CollectedField, obj *ent.SegmentEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Segment) graphql.Marshaler {
+			return ec.marshalOSegment2ᚖgithubᚗcomᚋrapportcrmᚋrapportᚋentᚐSegment(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SegmentEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Segment(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SegmentEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *ent.SegmentEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v entgql.Cursor[uuid.UUID]) graphql.Marshaler {
+			return ec.marshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SegmentEdge", field, false, false, errors.New("field of type Cursor does not have child fields"))
+}
+
+func (ec *executionContext) _SegmentExplanation_customer(ctx context.Context, field graphql.CollectedField, obj *model.SegmentExplanation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentExplanation_customer(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Customer, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.CustomerProfile) graphql.Marshaler {
+			return ec.marshalNCustomer2ᚖgithubᚗcomᚋrapportcrmᚋrapportᚋentᚐCustomerProfile(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentExplanation_customer(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SegmentExplanation",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Customer(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SegmentExplanation_matches(ctx context.Context, field graphql.CollectedField, obj *model.SegmentExplanation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentExplanation_matches(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Matches, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentExplanation_matches(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SegmentExplanation", field, false, false, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _SegmentExplanation_member(ctx context.Context, field graphql.CollectedField, obj *model.SegmentExplanation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentExplanation_member(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Member, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentExplanation_member(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SegmentExplanation", field, false, false, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _SegmentExplanation_nodes(ctx context.Context, field graphql.CollectedField, obj *model.SegmentExplanation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentExplanation_nodes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Nodes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.SegmentExplanationNode) graphql.Marshaler {
+			return ec.marshalNSegmentExplanationNode2ᚕᚖgithubᚗcomᚋrapportcrmᚋrapportᚋgraphᚋmodelᚐSegmentExplanationNodeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentExplanation_nodes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SegmentExplanation",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SegmentExplanationNode(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SegmentExplanationNode_path(ctx context.Context, field graphql.CollectedField, obj *model.SegmentExplanationNode) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentExplanationNode_path(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Path, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentExplanationNode_path(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SegmentExplanationNode", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _SegmentExplanationNode_combinator(ctx context.Context, field graphql.CollectedField, obj *model.SegmentExplanationNode) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentExplanationNode_combinator(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Combinator, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *schematype.Combinator) graphql.Marshaler {
+			return ec.marshalOSegmentCombinator2ᚖgithubᚗcomᚋrapportcrmᚋrapportᚋentᚋschematypeᚐCombinator(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentExplanationNode_combinator(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SegmentExplanationNode", field, false, false, errors.New("field of type SegmentCombinator does not have child fields"))
+}
+
+func (ec *executionContext) _SegmentExplanationNode_field(ctx context.Context, field graphql.CollectedField, obj *model.SegmentExplanationNode) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentExplanationNode_field(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Field, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentExplanationNode_field(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SegmentExplanationNode", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _SegmentExplanationNode_operator(ctx context.Context, field graphql.CollectedField, obj *model.SegmentExplanationNode) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentExplanationNode_operator(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Operator, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *schematype.Operator) graphql.Marshaler {
+			return ec.marshalOSegmentOperator2ᚖgithubᚗcomᚋrapportcrmᚋrapportᚋentᚋschematypeᚐOperator(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentExplanationNode_operator(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SegmentExplanationNode", field, false, false, errors.New("field of type SegmentOperator does not have child fields"))
+}
+
+func (ec *executionContext) _SegmentExplanationNode_expected(ctx context.Context, field graphql.CollectedField, obj *model.SegmentExplanationNode) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentExplanationNode_expected(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Expected, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v any) graphql.Marshaler {
+			return ec.marshalOJSON2interface(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentExplanationNode_expected(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SegmentExplanationNode", field, false, false, errors.New("field of type JSON does not have child fields"))
+}
+
+func (ec *executionContext) _SegmentExplanationNode_actual(ctx context.Context, field graphql.CollectedField, obj *model.SegmentExplanationNode) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentExplanationNode_actual(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Actual, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v any) graphql.Marshaler {
+			return ec.marshalOJSON2interface(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentExplanationNode_actual(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SegmentExplanationNode", field, false, false, errors.New("field of type JSON does not have child fields"))
+}
+
+func (ec *executionContext) _SegmentExplanationNode_result(ctx context.Context, field graphql.CollectedField, obj *model.SegmentExplanationNode) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentExplanationNode_result(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Result, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentExplanationNode_result(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SegmentExplanationNode", field, false, false, errors.New("field of type Boolean does not have child fields"))
+}
+
+func (ec *executionContext) _SegmentField_name(ctx context.Context, field graphql.CollectedField, obj *model.SegmentField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentField_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentField_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SegmentField", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _SegmentField_type(ctx context.Context, field graphql.CollectedField, obj *model.SegmentField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentField_type(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Type, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.SegmentFieldType) graphql.Marshaler {
+			return ec.marshalNSegmentFieldType2githubᚗcomᚋrapportcrmᚋrapportᚋgraphᚋmodelᚐSegmentFieldType(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentField_type(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SegmentField", field, false, false, errors.New("field of type SegmentFieldType does not have child fields"))
+}
+
+func (ec *executionContext) _SegmentField_operators(ctx context.Context, field graphql.CollectedField, obj *model.SegmentField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentField_operators(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Operators, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []schematype.Operator) graphql.Marshaler {
+			return ec.marshalNSegmentOperator2ᚕgithubᚗcomᚋrapportcrmᚋrapportᚋentᚋschematypeᚐOperatorᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentField_operators(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SegmentField", field, false, false, errors.New("field of type SegmentOperator does not have child fields"))
+}
+
+func (ec *executionContext) _SegmentField_values(ctx context.Context, field graphql.CollectedField, obj *model.SegmentField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentField_values(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Values, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalOString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentField_values(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SegmentField", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _SegmentField_description(ctx context.Context, field graphql.CollectedField, obj *model.SegmentField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentField_description(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Description, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentField_description(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SegmentField", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _SegmentMembersPayload_segment(ctx context.Context, field graphql.CollectedField, obj *model.SegmentMembersPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentMembersPayload_segment(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Segment, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Segment) graphql.Marshaler {
+			return ec.marshalNSegment2ᚖgithubᚗcomᚋrapportcrmᚋrapportᚋentᚐSegment(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentMembersPayload_segment(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SegmentMembersPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Segment(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SegmentMembersPayload_changed(ctx context.Context, field graphql.CollectedField, obj *model.SegmentMembersPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentMembersPayload_changed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Changed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentMembersPayload_changed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SegmentMembersPayload", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _SegmentMembersPayload_unchanged(ctx context.Context, field graphql.CollectedField, obj *model.SegmentMembersPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentMembersPayload_unchanged(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Unchanged, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentMembersPayload_unchanged(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SegmentMembersPayload", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _SegmentMembersPayload_notFound(ctx context.Context, field graphql.CollectedField, obj *model.SegmentMembersPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentMembersPayload_notFound(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.NotFound, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentMembersPayload_notFound(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SegmentMembersPayload", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _SegmentMembershipChange_segment(ctx context.Context, field graphql.CollectedField, obj *model.SegmentMembershipChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentMembershipChange_segment(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Segment, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Segment) graphql.Marshaler {
+			return ec.marshalNSegment2ᚖgithubᚗcomᚋrapportcrmᚋrapportᚋentᚐSegment(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentMembershipChange_segment(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SegmentMembershipChange",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Segment(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SegmentMembershipChange_addedIDs(ctx context.Context, field graphql.CollectedField, obj *model.SegmentMembershipChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentMembershipChange_addedIDs(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AddedIDs, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []uuid.UUID) graphql.Marshaler {
+			return ec.marshalNID2ᚕgithubᚗcomᚋgoogleᚋuuidᚐUUIDᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentMembershipChange_addedIDs(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SegmentMembershipChange", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _SegmentMembershipChange_removedIDs(ctx context.Context, field graphql.CollectedField, obj *model.SegmentMembershipChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentMembershipChange_removedIDs(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RemovedIDs, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []uuid.UUID) graphql.Marshaler {
+			return ec.marshalNID2ᚕgithubᚗcomᚋgoogleᚋuuidᚐUUIDᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentMembershipChange_removedIDs(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SegmentMembershipChange", field, false, false, errors.New("field of type ID does not have child fields"))
+}
+
+func (ec *executionContext) _SegmentMembershipChange_memberCount(ctx context.Context, field graphql.CollectedField, obj *model.SegmentMembershipChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentMembershipChange_memberCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MemberCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentMembershipChange_memberCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SegmentMembershipChange", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _SegmentPreview_count(ctx context.Context, field graphql.CollectedField, obj *model.SegmentPreview) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentPreview_count(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Count, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentPreview_count(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SegmentPreview", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _SegmentPreview_members(ctx context.Context, field graphql.CollectedField, obj *model.SegmentPreview) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentPreview_members(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Members, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ent.CustomerProfile) graphql.Marshaler {
+			return ec.marshalNCustomer2ᚕᚖgithubᚗcomᚋrapportcrmᚋrapportᚋentᚐCustomerProfileᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentPreview_members(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SegmentPreview",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Customer(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SegmentRule_field(ctx context.Context, field graphql.CollectedField, obj *schematype.Rule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentRule_field(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Field, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalOString2string(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentRule_field(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SegmentRule", field, false, false, errors.New("field of type String does not have child fields"))
+}
+
+func (ec *executionContext) _SegmentRule_operator(ctx context.Context, field graphql.CollectedField, obj *schematype.Rule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentRule_operator(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Operator, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v schematype.Operator) graphql.Marshaler {
+			return ec.marshalOSegmentOperator2githubᚗcomᚋrapportcrmᚋrapportᚋentᚋschematypeᚐOperator(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentRule_operator(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SegmentRule", field, false, false, errors.New("field of type SegmentOperator does not have child fields"))
+}
+
+func (ec *executionContext) _SegmentRule_value(ctx context.Context, field graphql.CollectedField, obj *schematype.Rule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentRule_value(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Value, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v any) graphql.Marshaler {
+			return ec.marshalOJSON2interface(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentRule_value(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SegmentRule", field, false, false, errors.New("field of type JSON does not have child fields"))
+}
+
+func (ec *executionContext) _SegmentRule_combinator(ctx context.Context, field graphql.CollectedField, obj *schematype.Rule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentRule_combinator(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Combinator, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v schematype.Combinator) graphql.Marshaler {
+			return ec.marshalOSegmentCombinator2githubᚗcomᚋrapportcrmᚋrapportᚋentᚋschematypeᚐCombinator(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentRule_combinator(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SegmentRule", field, false, false, errors.New("field of type SegmentCombinator does not have child fields"))
+}
+
+func (ec *executionContext) _SegmentRule_rules(ctx context.Context, field graphql.CollectedField, obj *schematype.Rule) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentRule_rules(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Rules, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*schematype.Rule) graphql.Marshaler {
+			return ec.marshalOSegmentRule2ᚕᚖgithubᚗcomᚋrapportcrmᚋrapportᚋentᚋschematypeᚐRuleᚄ(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentRule_rules(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SegmentRule",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SegmentRule(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SegmentSyncPayload_segment(ctx context.Context, field graphql.CollectedField, obj *model.SegmentSyncPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentSyncPayload_segment(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Segment, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ent.Segment) graphql.Marshaler {
+			return ec.marshalNSegment2ᚖgithubᚗcomᚋrapportcrmᚋrapportᚋentᚐSegment(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentSyncPayload_segment(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SegmentSyncPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Segment(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _SegmentSyncPayload_contacts(ctx context.Context, field graphql.CollectedField, obj *model.SegmentSyncPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentSyncPayload_contacts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Contacts, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentSyncPayload_contacts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SegmentSyncPayload", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _SegmentSyncPayload_skipped(ctx context.Context, field graphql.CollectedField, obj *model.SegmentSyncPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentSyncPayload_skipped(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Skipped, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentSyncPayload_skipped(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SegmentSyncPayload", field, false, false, errors.New("field of type Int does not have child fields"))
 }
 
 func (ec *executionContext) _Subscription_customerUpdated(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
@@ -9743,6 +14887,68 @@ func (ec *executionContext) fieldContext_Subscription_timelineUpdated(ctx contex
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Subscription_timelineUpdated_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_segmentMembershipChanged(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_segmentMembershipChanged(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().SegmentMembershipChanged(ctx, fc.Args["segmentID"].(uuid.UUID))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				requires, err := ec.unmarshalNScope2githubᚗcomᚋrapportcrmᚋrapportᚋgraphᚋmodelᚐScope(ctx, "CRM_READ")
+				if err != nil {
+					var zeroVal *model.SegmentMembershipChange
+					return zeroVal, err
+				}
+				if ec.Directives.Scope == nil {
+					var zeroVal *model.SegmentMembershipChange
+					return zeroVal, errors.New("directive scope is not implemented")
+				}
+				return ec.Directives.Scope(ctx, nil, directive0, requires)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.SegmentMembershipChange) graphql.Marshaler {
+			return ec.marshalNSegmentMembershipChange2ᚖgithubᚗcomᚋrapportcrmᚋrapportᚋgraphᚋmodelᚐSegmentMembershipChange(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_segmentMembershipChanged(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SegmentMembershipChange(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_segmentMembershipChanged_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -11759,6 +16965,82 @@ func (ec *executionContext) unmarshalInputCreateCustomerInput(ctx context.Contex
 	return it, nil
 }
 
+func (ec *executionContext) unmarshalInputCreateSegmentInput(ctx context.Context, obj any) (model.CreateSegmentInput, error) {
+	var it model.CreateSegmentInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["combinator"]; !present {
+		asMap["combinator"] = "AND"
+	}
+
+	fieldsInOrder := [...]string{"name", "description", "type", "combinator", "rules", "model", "customerIDs"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "description":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("description"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Description = data
+		case "type":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("type"))
+			data, err := ec.unmarshalOSegmentType2ᚖgithubᚗcomᚋrapportcrmᚋrapportᚋentᚋsegmentᚐType(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Type = data
+		case "combinator":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("combinator"))
+			data, err := ec.unmarshalOSegmentCombinator2ᚖgithubᚗcomᚋrapportcrmᚋrapportᚋentᚋschematypeᚐCombinator(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Combinator = data
+		case "rules":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rules"))
+			data, err := ec.unmarshalOSegmentRuleInput2ᚕᚖgithubᚗcomᚋrapportcrmᚋrapportᚋentᚋschematypeᚐRuleᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Rules = data
+		case "model":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("model"))
+			data, err := ec.unmarshalOSmartSegmentModel2ᚖgithubᚗcomᚋrapportcrmᚋrapportᚋentᚋsegmentᚐModel(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Model = data
+		case "customerIDs":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("customerIDs"))
+			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋgoogleᚋuuidᚐUUIDᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CustomerIDs = data
+		}
+	}
+	return it, nil
+}
+
 func (ec *executionContext) unmarshalInputCustomerNoteOrder(ctx context.Context, obj any) (ent.CustomerNoteOrder, error) {
 	var it ent.CustomerNoteOrder
 	if obj == nil {
@@ -11852,7 +17134,7 @@ func (ec *executionContext) unmarshalInputCustomerWhereInput(ctx context.Context
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "authUserID", "authUserIDNEQ", "authUserIDIn", "authUserIDNotIn", "authUserIDGT", "authUserIDGTE", "authUserIDLT", "authUserIDLTE", "authUserIDContains", "authUserIDHasPrefix", "authUserIDHasSuffix", "authUserIDIsNil", "authUserIDNotNil", "authUserIDEqualFold", "authUserIDContainsFold", "email", "emailNEQ", "emailIn", "emailNotIn", "emailGT", "emailGTE", "emailLT", "emailLTE", "emailContains", "emailHasPrefix", "emailHasSuffix", "emailIsNil", "emailNotNil", "emailEqualFold", "emailContainsFold", "phoneNumber", "phoneNumberNEQ", "phoneNumberIn", "phoneNumberNotIn", "phoneNumberGT", "phoneNumberGTE", "phoneNumberLT", "phoneNumberLTE", "phoneNumberContains", "phoneNumberHasPrefix", "phoneNumberHasSuffix", "phoneNumberIsNil", "phoneNumberNotNil", "phoneNumberEqualFold", "phoneNumberContainsFold", "sclMemberID", "sclMemberIDNEQ", "sclMemberIDIn", "sclMemberIDNotIn", "sclMemberIDGT", "sclMemberIDGTE", "sclMemberIDLT", "sclMemberIDLTE", "sclMemberIDIsNil", "sclMemberIDNotNil", "teetimePlayerID", "teetimePlayerIDNEQ", "teetimePlayerIDIn", "teetimePlayerIDNotIn", "teetimePlayerIDGT", "teetimePlayerIDGTE", "teetimePlayerIDLT", "teetimePlayerIDLTE", "teetimePlayerIDContains", "teetimePlayerIDHasPrefix", "teetimePlayerIDHasSuffix", "teetimePlayerIDIsNil", "teetimePlayerIDNotNil", "teetimePlayerIDEqualFold", "teetimePlayerIDContainsFold", "messagingContactID", "messagingContactIDNEQ", "messagingContactIDIn", "messagingContactIDNotIn", "messagingContactIDGT", "messagingContactIDGTE", "messagingContactIDLT", "messagingContactIDLTE", "messagingContactIDContains", "messagingContactIDHasPrefix", "messagingContactIDHasSuffix", "messagingContactIDIsNil", "messagingContactIDNotNil", "messagingContactIDEqualFold", "messagingContactIDContainsFold", "firstName", "firstNameNEQ", "firstNameIn", "firstNameNotIn", "firstNameGT", "firstNameGTE", "firstNameLT", "firstNameLTE", "firstNameContains", "firstNameHasPrefix", "firstNameHasSuffix", "firstNameIsNil", "firstNameNotNil", "firstNameEqualFold", "firstNameContainsFold", "lastName", "lastNameNEQ", "lastNameIn", "lastNameNotIn", "lastNameGT", "lastNameGTE", "lastNameLT", "lastNameLTE", "lastNameContains", "lastNameHasPrefix", "lastNameHasSuffix", "lastNameIsNil", "lastNameNotNil", "lastNameEqualFold", "lastNameContainsFold", "displayName", "displayNameNEQ", "displayNameIn", "displayNameNotIn", "displayNameGT", "displayNameGTE", "displayNameLT", "displayNameLTE", "displayNameContains", "displayNameHasPrefix", "displayNameHasSuffix", "displayNameIsNil", "displayNameNotNil", "displayNameEqualFold", "displayNameContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "lifecycleStage", "lifecycleStageNEQ", "lifecycleStageIn", "lifecycleStageNotIn", "engagementScore", "engagementScoreNEQ", "engagementScoreIn", "engagementScoreNotIn", "engagementScoreGT", "engagementScoreGTE", "engagementScoreLT", "engagementScoreLTE", "engagementScoreIsNil", "engagementScoreNotNil", "churnRiskScore", "churnRiskScoreNEQ", "churnRiskScoreIn", "churnRiskScoreNotIn", "churnRiskScoreGT", "churnRiskScoreGTE", "churnRiskScoreLT", "churnRiskScoreLTE", "churnRiskScoreIsNil", "churnRiskScoreNotNil", "lifetimeValue", "lifetimeValueNEQ", "lifetimeValueIn", "lifetimeValueNotIn", "lifetimeValueGT", "lifetimeValueGTE", "lifetimeValueLT", "lifetimeValueLTE", "lastActivityAt", "lastActivityAtNEQ", "lastActivityAtIn", "lastActivityAtNotIn", "lastActivityAtGT", "lastActivityAtGTE", "lastActivityAtLT", "lastActivityAtLTE", "lastActivityAtIsNil", "lastActivityAtNotNil", "activityCount30d", "activityCount30dNEQ", "activityCount30dIn", "activityCount30dNotIn", "activityCount30dGT", "activityCount30dGTE", "activityCount30dLT", "activityCount30dLTE", "bookingCount30d", "bookingCount30dNEQ", "bookingCount30dIn", "bookingCount30dNotIn", "bookingCount30dGT", "bookingCount30dGTE", "bookingCount30dLT", "bookingCount30dLTE", "handicap", "handicapNEQ", "handicapIn", "handicapNotIn", "handicapGT", "handicapGTE", "handicapLT", "handicapLTE", "handicapIsNil", "handicapNotNil", "homeClubID", "homeClubIDNEQ", "homeClubIDIn", "homeClubIDNotIn", "homeClubIDGT", "homeClubIDGTE", "homeClubIDLT", "homeClubIDLTE", "homeClubIDContains", "homeClubIDHasPrefix", "homeClubIDHasSuffix", "homeClubIDIsNil", "homeClubIDNotNil", "homeClubIDEqualFold", "homeClubIDContainsFold", "membershipTier", "membershipTierNEQ", "membershipTierIn", "membershipTierNotIn", "membershipTierGT", "membershipTierGTE", "membershipTierLT", "membershipTierLTE", "membershipTierContains", "membershipTierHasPrefix", "membershipTierHasSuffix", "membershipTierIsNil", "membershipTierNotNil", "membershipTierEqualFold", "membershipTierContainsFold", "membershipStatus", "membershipStatusNEQ", "membershipStatusIn", "membershipStatusNotIn", "membershipStatusGT", "membershipStatusGTE", "membershipStatusLT", "membershipStatusLTE", "membershipStatusContains", "membershipStatusHasPrefix", "membershipStatusHasSuffix", "membershipStatusIsNil", "membershipStatusNotNil", "membershipStatusEqualFold", "membershipStatusContainsFold", "emailOptIn", "emailOptInNEQ", "smsOptIn", "smsOptInNEQ", "pushOptIn", "pushOptInNEQ", "whatsappOptIn", "whatsappOptInNEQ", "hasTags", "hasAnyTag"}
+	fieldsInOrder := [...]string{"not", "and", "or", "id", "idNEQ", "idIn", "idNotIn", "idGT", "idGTE", "idLT", "idLTE", "createdAt", "createdAtNEQ", "createdAtIn", "createdAtNotIn", "createdAtGT", "createdAtGTE", "createdAtLT", "createdAtLTE", "updatedAt", "updatedAtNEQ", "updatedAtIn", "updatedAtNotIn", "updatedAtGT", "updatedAtGTE", "updatedAtLT", "updatedAtLTE", "authUserID", "authUserIDNEQ", "authUserIDIn", "authUserIDNotIn", "authUserIDGT", "authUserIDGTE", "authUserIDLT", "authUserIDLTE", "authUserIDContains", "authUserIDHasPrefix", "authUserIDHasSuffix", "authUserIDIsNil", "authUserIDNotNil", "authUserIDEqualFold", "authUserIDContainsFold", "email", "emailNEQ", "emailIn", "emailNotIn", "emailGT", "emailGTE", "emailLT", "emailLTE", "emailContains", "emailHasPrefix", "emailHasSuffix", "emailIsNil", "emailNotNil", "emailEqualFold", "emailContainsFold", "phoneNumber", "phoneNumberNEQ", "phoneNumberIn", "phoneNumberNotIn", "phoneNumberGT", "phoneNumberGTE", "phoneNumberLT", "phoneNumberLTE", "phoneNumberContains", "phoneNumberHasPrefix", "phoneNumberHasSuffix", "phoneNumberIsNil", "phoneNumberNotNil", "phoneNumberEqualFold", "phoneNumberContainsFold", "sclMemberID", "sclMemberIDNEQ", "sclMemberIDIn", "sclMemberIDNotIn", "sclMemberIDGT", "sclMemberIDGTE", "sclMemberIDLT", "sclMemberIDLTE", "sclMemberIDIsNil", "sclMemberIDNotNil", "teetimePlayerID", "teetimePlayerIDNEQ", "teetimePlayerIDIn", "teetimePlayerIDNotIn", "teetimePlayerIDGT", "teetimePlayerIDGTE", "teetimePlayerIDLT", "teetimePlayerIDLTE", "teetimePlayerIDContains", "teetimePlayerIDHasPrefix", "teetimePlayerIDHasSuffix", "teetimePlayerIDIsNil", "teetimePlayerIDNotNil", "teetimePlayerIDEqualFold", "teetimePlayerIDContainsFold", "messagingContactID", "messagingContactIDNEQ", "messagingContactIDIn", "messagingContactIDNotIn", "messagingContactIDGT", "messagingContactIDGTE", "messagingContactIDLT", "messagingContactIDLTE", "messagingContactIDContains", "messagingContactIDHasPrefix", "messagingContactIDHasSuffix", "messagingContactIDIsNil", "messagingContactIDNotNil", "messagingContactIDEqualFold", "messagingContactIDContainsFold", "firstName", "firstNameNEQ", "firstNameIn", "firstNameNotIn", "firstNameGT", "firstNameGTE", "firstNameLT", "firstNameLTE", "firstNameContains", "firstNameHasPrefix", "firstNameHasSuffix", "firstNameIsNil", "firstNameNotNil", "firstNameEqualFold", "firstNameContainsFold", "lastName", "lastNameNEQ", "lastNameIn", "lastNameNotIn", "lastNameGT", "lastNameGTE", "lastNameLT", "lastNameLTE", "lastNameContains", "lastNameHasPrefix", "lastNameHasSuffix", "lastNameIsNil", "lastNameNotNil", "lastNameEqualFold", "lastNameContainsFold", "displayName", "displayNameNEQ", "displayNameIn", "displayNameNotIn", "displayNameGT", "displayNameGTE", "displayNameLT", "displayNameLTE", "displayNameContains", "displayNameHasPrefix", "displayNameHasSuffix", "displayNameIsNil", "displayNameNotNil", "displayNameEqualFold", "displayNameContainsFold", "status", "statusNEQ", "statusIn", "statusNotIn", "lifecycleStage", "lifecycleStageNEQ", "lifecycleStageIn", "lifecycleStageNotIn", "engagementScore", "engagementScoreNEQ", "engagementScoreIn", "engagementScoreNotIn", "engagementScoreGT", "engagementScoreGTE", "engagementScoreLT", "engagementScoreLTE", "engagementScoreIsNil", "engagementScoreNotNil", "churnRiskScore", "churnRiskScoreNEQ", "churnRiskScoreIn", "churnRiskScoreNotIn", "churnRiskScoreGT", "churnRiskScoreGTE", "churnRiskScoreLT", "churnRiskScoreLTE", "churnRiskScoreIsNil", "churnRiskScoreNotNil", "lifetimeValue", "lifetimeValueNEQ", "lifetimeValueIn", "lifetimeValueNotIn", "lifetimeValueGT", "lifetimeValueGTE", "lifetimeValueLT", "lifetimeValueLTE", "healthScore", "healthScoreNEQ", "healthScoreIn", "healthScoreNotIn", "healthScoreGT", "healthScoreGTE", "healthScoreLT", "healthScoreLTE", "healthScoreIsNil", "healthScoreNotNil", "healthBand", "healthBandNEQ", "healthBandIn", "healthBandNotIn", "healthBandIsNil", "healthBandNotNil", "churnRiskTrend", "churnRiskTrendNEQ", "churnRiskTrendIn", "churnRiskTrendNotIn", "churnRiskTrendGT", "churnRiskTrendGTE", "churnRiskTrendLT", "churnRiskTrendLTE", "churnRiskTrendIsNil", "churnRiskTrendNotNil", "scoresComputedAt", "scoresComputedAtNEQ", "scoresComputedAtIn", "scoresComputedAtNotIn", "scoresComputedAtGT", "scoresComputedAtGTE", "scoresComputedAtLT", "scoresComputedAtLTE", "scoresComputedAtIsNil", "scoresComputedAtNotNil", "lastActivityAt", "lastActivityAtNEQ", "lastActivityAtIn", "lastActivityAtNotIn", "lastActivityAtGT", "lastActivityAtGTE", "lastActivityAtLT", "lastActivityAtLTE", "lastActivityAtIsNil", "lastActivityAtNotNil", "activityCount30d", "activityCount30dNEQ", "activityCount30dIn", "activityCount30dNotIn", "activityCount30dGT", "activityCount30dGTE", "activityCount30dLT", "activityCount30dLTE", "bookingCount30d", "bookingCount30dNEQ", "bookingCount30dIn", "bookingCount30dNotIn", "bookingCount30dGT", "bookingCount30dGTE", "bookingCount30dLT", "bookingCount30dLTE", "handicap", "handicapNEQ", "handicapIn", "handicapNotIn", "handicapGT", "handicapGTE", "handicapLT", "handicapLTE", "handicapIsNil", "handicapNotNil", "homeClubID", "homeClubIDNEQ", "homeClubIDIn", "homeClubIDNotIn", "homeClubIDGT", "homeClubIDGTE", "homeClubIDLT", "homeClubIDLTE", "homeClubIDContains", "homeClubIDHasPrefix", "homeClubIDHasSuffix", "homeClubIDIsNil", "homeClubIDNotNil", "homeClubIDEqualFold", "homeClubIDContainsFold", "membershipTier", "membershipTierNEQ", "membershipTierIn", "membershipTierNotIn", "membershipTierGT", "membershipTierGTE", "membershipTierLT", "membershipTierLTE", "membershipTierContains", "membershipTierHasPrefix", "membershipTierHasSuffix", "membershipTierIsNil", "membershipTierNotNil", "membershipTierEqualFold", "membershipTierContainsFold", "membershipStatus", "membershipStatusNEQ", "membershipStatusIn", "membershipStatusNotIn", "membershipStatusGT", "membershipStatusGTE", "membershipStatusLT", "membershipStatusLTE", "membershipStatusContains", "membershipStatusHasPrefix", "membershipStatusHasSuffix", "membershipStatusIsNil", "membershipStatusNotNil", "membershipStatusEqualFold", "membershipStatusContainsFold", "emailOptIn", "emailOptInNEQ", "smsOptIn", "smsOptInNEQ", "pushOptIn", "pushOptInNEQ", "whatsappOptIn", "whatsappOptInNEQ", "hasTags", "hasAnyTag"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -13210,6 +18492,258 @@ func (ec *executionContext) unmarshalInputCustomerWhereInput(ctx context.Context
 				return it, err
 			}
 			it.LifetimeValueLTE = data
+		case "healthScore":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("healthScore"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HealthScore = data
+		case "healthScoreNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("healthScoreNEQ"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HealthScoreNEQ = data
+		case "healthScoreIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("healthScoreIn"))
+			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HealthScoreIn = data
+		case "healthScoreNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("healthScoreNotIn"))
+			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HealthScoreNotIn = data
+		case "healthScoreGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("healthScoreGT"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HealthScoreGT = data
+		case "healthScoreGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("healthScoreGTE"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HealthScoreGTE = data
+		case "healthScoreLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("healthScoreLT"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HealthScoreLT = data
+		case "healthScoreLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("healthScoreLTE"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HealthScoreLTE = data
+		case "healthScoreIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("healthScoreIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HealthScoreIsNil = data
+		case "healthScoreNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("healthScoreNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HealthScoreNotNil = data
+		case "healthBand":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("healthBand"))
+			data, err := ec.unmarshalOHealthBand2ᚖgithubᚗcomᚋrapportcrmᚋrapportᚋentᚋcustomerprofileᚐHealthBand(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HealthBand = data
+		case "healthBandNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("healthBandNEQ"))
+			data, err := ec.unmarshalOHealthBand2ᚖgithubᚗcomᚋrapportcrmᚋrapportᚋentᚋcustomerprofileᚐHealthBand(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HealthBandNEQ = data
+		case "healthBandIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("healthBandIn"))
+			data, err := ec.unmarshalOHealthBand2ᚕgithubᚗcomᚋrapportcrmᚋrapportᚋentᚋcustomerprofileᚐHealthBandᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HealthBandIn = data
+		case "healthBandNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("healthBandNotIn"))
+			data, err := ec.unmarshalOHealthBand2ᚕgithubᚗcomᚋrapportcrmᚋrapportᚋentᚋcustomerprofileᚐHealthBandᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HealthBandNotIn = data
+		case "healthBandIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("healthBandIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HealthBandIsNil = data
+		case "healthBandNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("healthBandNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HealthBandNotNil = data
+		case "churnRiskTrend":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("churnRiskTrend"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ChurnRiskTrend = data
+		case "churnRiskTrendNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("churnRiskTrendNEQ"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ChurnRiskTrendNEQ = data
+		case "churnRiskTrendIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("churnRiskTrendIn"))
+			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ChurnRiskTrendIn = data
+		case "churnRiskTrendNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("churnRiskTrendNotIn"))
+			data, err := ec.unmarshalOInt2ᚕintᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ChurnRiskTrendNotIn = data
+		case "churnRiskTrendGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("churnRiskTrendGT"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ChurnRiskTrendGT = data
+		case "churnRiskTrendGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("churnRiskTrendGTE"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ChurnRiskTrendGTE = data
+		case "churnRiskTrendLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("churnRiskTrendLT"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ChurnRiskTrendLT = data
+		case "churnRiskTrendLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("churnRiskTrendLTE"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ChurnRiskTrendLTE = data
+		case "churnRiskTrendIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("churnRiskTrendIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ChurnRiskTrendIsNil = data
+		case "churnRiskTrendNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("churnRiskTrendNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ChurnRiskTrendNotNil = data
+		case "scoresComputedAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scoresComputedAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ScoresComputedAt = data
+		case "scoresComputedAtNEQ":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scoresComputedAtNEQ"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ScoresComputedAtNEQ = data
+		case "scoresComputedAtIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scoresComputedAtIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ScoresComputedAtIn = data
+		case "scoresComputedAtNotIn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scoresComputedAtNotIn"))
+			data, err := ec.unmarshalOTime2ᚕtimeᚐTimeᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ScoresComputedAtNotIn = data
+		case "scoresComputedAtGT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scoresComputedAtGT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ScoresComputedAtGT = data
+		case "scoresComputedAtGTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scoresComputedAtGTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ScoresComputedAtGTE = data
+		case "scoresComputedAtLT":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scoresComputedAtLT"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ScoresComputedAtLT = data
+		case "scoresComputedAtLTE":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scoresComputedAtLTE"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ScoresComputedAtLTE = data
+		case "scoresComputedAtIsNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scoresComputedAtIsNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ScoresComputedAtIsNil = data
+		case "scoresComputedAtNotNil":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("scoresComputedAtNotNil"))
+			data, err := ec.unmarshalOBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ScoresComputedAtNotNil = data
 		case "lastActivityAt":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastActivityAt"))
 			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
@@ -14064,6 +19598,204 @@ func (ec *executionContext) unmarshalInputOrganizationOrder(ctx context.Context,
 	return it, nil
 }
 
+func (ec *executionContext) unmarshalInputScoreRunOrder(ctx context.Context, obj any) (ent.ScoreRunOrder, error) {
+	var it ent.ScoreRunOrder
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["direction"]; !present {
+		asMap["direction"] = "ASC"
+	}
+
+	fieldsInOrder := [...]string{"direction", "field"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "direction":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("direction"))
+			data, err := ec.unmarshalNOrderDirection2entgoᚗioᚋcontribᚋentgqlᚐOrderDirection(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Direction = data
+		case "field":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("field"))
+			data, err := ec.unmarshalNScoreRunOrderField2ᚖgithubᚗcomᚋrapportcrmᚋrapportᚋentᚐScoreRunOrderField(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Field = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputSegmentMembersInput(ctx context.Context, obj any) (model.SegmentMembersInput, error) {
+	var it model.SegmentMembersInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"segmentID", "customerIDs", "search", "emails", "csv"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "segmentID":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("segmentID"))
+			data, err := ec.unmarshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SegmentID = data
+		case "customerIDs":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("customerIDs"))
+			data, err := ec.unmarshalOID2ᚕgithubᚗcomᚋgoogleᚋuuidᚐUUIDᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CustomerIDs = data
+		case "search":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("search"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Search = data
+		case "emails":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("emails"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Emails = data
+		case "csv":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("csv"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CSV = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputSegmentOrder(ctx context.Context, obj any) (ent.SegmentOrder, error) {
+	var it ent.SegmentOrder
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["direction"]; !present {
+		asMap["direction"] = "ASC"
+	}
+
+	fieldsInOrder := [...]string{"direction", "field"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "direction":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("direction"))
+			data, err := ec.unmarshalNOrderDirection2entgoᚗioᚋcontribᚋentgqlᚐOrderDirection(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Direction = data
+		case "field":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("field"))
+			data, err := ec.unmarshalNSegmentOrderField2ᚖgithubᚗcomᚋrapportcrmᚋrapportᚋentᚐSegmentOrderField(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Field = data
+		}
+	}
+	return it, nil
+}
+
+func (ec *executionContext) unmarshalInputSegmentRuleInput(ctx context.Context, obj any) (schematype.Rule, error) {
+	var it schematype.Rule
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"field", "operator", "value", "combinator", "rules"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "field":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("field"))
+			data, err := ec.unmarshalOString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Field = data
+		case "operator":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("operator"))
+			data, err := ec.unmarshalOSegmentOperator2githubᚗcomᚋrapportcrmᚋrapportᚋentᚋschematypeᚐOperator(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Operator = data
+		case "value":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("value"))
+			data, err := ec.unmarshalOJSON2interface(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Value = data
+		case "combinator":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("combinator"))
+			data, err := ec.unmarshalOSegmentCombinator2githubᚗcomᚋrapportcrmᚋrapportᚋentᚋschematypeᚐCombinator(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Combinator = data
+		case "rules":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rules"))
+			data, err := ec.unmarshalOSegmentRuleInput2ᚕᚖgithubᚗcomᚋrapportcrmᚋrapportᚋentᚋschematypeᚐRuleᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Rules = data
+		}
+	}
+	return it, nil
+}
+
 func (ec *executionContext) unmarshalInputSyncLogEntryOrder(ctx context.Context, obj any) (ent.SyncLogEntryOrder, error) {
 	var it ent.SyncLogEntryOrder
 	if obj == nil {
@@ -14291,6 +20023,64 @@ func (ec *executionContext) unmarshalInputUpdateCustomerNoteInput(ctx context.Co
 	return it, nil
 }
 
+func (ec *executionContext) unmarshalInputUpdateSegmentInput(ctx context.Context, obj any) (model.UpdateSegmentInput, error) {
+	var it model.UpdateSegmentInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"name", "description", "combinator", "rules", "active"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "description":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("description"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Description = graphql.OmittableOf(data)
+		case "combinator":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("combinator"))
+			data, err := ec.unmarshalOSegmentCombinator2ᚖgithubᚗcomᚋrapportcrmᚋrapportᚋentᚋschematypeᚐCombinator(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Combinator = data
+		case "rules":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("rules"))
+			data, err := ec.unmarshalOSegmentRuleInput2ᚕᚖgithubᚗcomᚋrapportcrmᚋrapportᚋentᚋschematypeᚐRuleᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Rules = data
+		case "active":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("active"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Active = data
+		}
+	}
+	return it, nil
+}
+
 // endregion **************************** input.gotpl *****************************
 
 // region    ************************** interface.gotpl ***************************
@@ -14304,6 +20094,16 @@ func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj
 			return graphql.Null
 		}
 		return ec._SyncLogEntry(ctx, sel, obj)
+	case *ent.Segment:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._Segment(ctx, sel, obj)
+	case *ent.ScoreRun:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._ScoreRun(ctx, sel, obj)
 	case *ent.OrganizationMember:
 		if obj == nil {
 			return graphql.Null
@@ -14996,6 +20796,26 @@ func (ec *executionContext) _Customer(ctx context.Context, sel ast.SelectionSet,
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "healthScore":
+			out.Values[i] = ec._Customer_healthScore(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "healthBand":
+			out.Values[i] = ec._Customer_healthBand(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "churnRiskTrend":
+			out.Values[i] = ec._Customer_churnRiskTrend(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "scoresComputedAt":
+			out.Values[i] = ec._Customer_scoresComputedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "lastActivityAt":
 			out.Values[i] = ec._Customer_lastActivityAt(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
@@ -15142,6 +20962,82 @@ func (ec *executionContext) _Customer(ctx context.Context, sel ast.SelectionSet,
 					}
 				}()
 				res = ec._Customer_timeline(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "scores":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Customer_scores(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "segments":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Customer_segments(ctx, field, obj)
 				if res == graphql.Null {
 					atomic.AddUint32(&fs.Invalids, 1)
 				}
@@ -15532,6 +21428,79 @@ func (ec *executionContext) _CustomerResolution(ctx context.Context, sel ast.Sel
 	return out
 }
 
+var customerScoresImplementors = []string{"CustomerScores"}
+
+func (ec *executionContext) _CustomerScores(ctx context.Context, sel ast.SelectionSet, obj *model.CustomerScores) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, customerScoresImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CustomerScores")
+		case "engagement":
+			out.Values[i] = ec._CustomerScores_engagement(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "churnRisk":
+			out.Values[i] = ec._CustomerScores_churnRisk(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "churnRiskTrend":
+			out.Values[i] = ec._CustomerScores_churnRiskTrend(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "health":
+			out.Values[i] = ec._CustomerScores_health(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "band":
+			out.Values[i] = ec._CustomerScores_band(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "recommendedActions":
+			out.Values[i] = ec._CustomerScores_recommendedActions(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "components":
+			out.Values[i] = ec._CustomerScores_components(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "computedAt":
+			out.Values[i] = ec._CustomerScores_computedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
 var deleteCustomerNotePayloadImplementors = []string{"DeleteCustomerNotePayload"}
 
 func (ec *executionContext) _DeleteCustomerNotePayload(ctx context.Context, sel ast.SelectionSet, obj *model.DeleteCustomerNotePayload) graphql.Marshaler {
@@ -15584,6 +21553,44 @@ func (ec *executionContext) _DeleteCustomerPayload(ctx context.Context, sel ast.
 			out.Values[i] = graphql.MarshalString("DeleteCustomerPayload")
 		case "deletedID":
 			out.Values[i] = ec._DeleteCustomerPayload_deletedID(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var deleteSegmentPayloadImplementors = []string{"DeleteSegmentPayload"}
+
+func (ec *executionContext) _DeleteSegmentPayload(ctx context.Context, sel ast.SelectionSet, obj *model.DeleteSegmentPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, deleteSegmentPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("DeleteSegmentPayload")
+		case "deletedID":
+			out.Values[i] = ec._DeleteSegmentPayload_deletedID(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -16418,6 +22425,62 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "createSegment":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createSegment(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updateSegment":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_updateSegment(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "deleteSegment":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_deleteSegment(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "refreshSegment":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_refreshSegment(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "addSegmentMembers":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_addSegmentMembers(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "removeSegmentMembers":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_removeSegmentMembers(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "syncSegmentToMessaging":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_syncSegmentToMessaging(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "recomputeScores":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_recomputeScores(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -16900,6 +22963,116 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 			}
 
 			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "segments":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_segments(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "segment":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_segment(ctx, field)
+				if res == graphql.RequiredNull {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "previewSegment":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_previewSegment(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "segmentFields":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_segmentFields(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
+		case "scoreRuns":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Query_scoreRuns(ctx, field)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			rrm := func(ctx context.Context) graphql.Marshaler {
+				return ec.OperationContext.RootResolverMiddleware(ctx,
+					func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return rrm(innerCtx) })
 		case "__type":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Query___type(ctx, field)
@@ -16913,6 +23086,1147 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 			})
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var recomputeScoresPayloadImplementors = []string{"RecomputeScoresPayload"}
+
+func (ec *executionContext) _RecomputeScoresPayload(ctx context.Context, sel ast.SelectionSet, obj *model.RecomputeScoresPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, recomputeScoresPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RecomputeScoresPayload")
+		case "profiles":
+			out.Values[i] = ec._RecomputeScoresPayload_profiles(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "changed":
+			out.Values[i] = ec._RecomputeScoresPayload_changed(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "highChurnCrossings":
+			out.Values[i] = ec._RecomputeScoresPayload_highChurnCrossings(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "customer":
+			out.Values[i] = ec._RecomputeScoresPayload_customer(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "run":
+			out.Values[i] = ec._RecomputeScoresPayload_run(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var scoreComponentImplementors = []string{"ScoreComponent"}
+
+func (ec *executionContext) _ScoreComponent(ctx context.Context, sel ast.SelectionSet, obj *schematype.ScoreComponent) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, scoreComponentImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ScoreComponent")
+		case "name":
+			out.Values[i] = ec._ScoreComponent_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "weight":
+			out.Values[i] = ec._ScoreComponent_weight(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "value":
+			out.Values[i] = ec._ScoreComponent_value(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "points":
+			out.Values[i] = ec._ScoreComponent_points(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "raw":
+			out.Values[i] = ec._ScoreComponent_raw(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var scoreComponentsImplementors = []string{"ScoreComponents"}
+
+func (ec *executionContext) _ScoreComponents(ctx context.Context, sel ast.SelectionSet, obj *schematype.ScoreComponents) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, scoreComponentsImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ScoreComponents")
+		case "engagement":
+			out.Values[i] = ec._ScoreComponents_engagement(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "churnRisk":
+			out.Values[i] = ec._ScoreComponents_churnRisk(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "health":
+			out.Values[i] = ec._ScoreComponents_health(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var scoreRunImplementors = []string{"ScoreRun", "Node"}
+
+func (ec *executionContext) _ScoreRun(ctx context.Context, sel ast.SelectionSet, obj *ent.ScoreRun) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, scoreRunImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ScoreRun")
+		case "id":
+			out.Values[i] = ec._ScoreRun_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "startedAt":
+			out.Values[i] = ec._ScoreRun_startedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "finishedAt":
+			out.Values[i] = ec._ScoreRun_finishedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "trigger":
+			out.Values[i] = ec._ScoreRun_trigger(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "profiles":
+			out.Values[i] = ec._ScoreRun_profiles(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "changed":
+			out.Values[i] = ec._ScoreRun_changed(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "highChurnCrossings":
+			out.Values[i] = ec._ScoreRun_highChurnCrossings(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "ltvReferenceCents":
+			out.Values[i] = ec._ScoreRun_ltvReferenceCents(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var scoreRunConnectionImplementors = []string{"ScoreRunConnection"}
+
+func (ec *executionContext) _ScoreRunConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.ScoreRunConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, scoreRunConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ScoreRunConnection")
+		case "edges":
+			out.Values[i] = ec._ScoreRunConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._ScoreRunConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._ScoreRunConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var scoreRunEdgeImplementors = []string{"ScoreRunEdge"}
+
+func (ec *executionContext) _ScoreRunEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.ScoreRunEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, scoreRunEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ScoreRunEdge")
+		case "node":
+			out.Values[i] = ec._ScoreRunEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "cursor":
+			out.Values[i] = ec._ScoreRunEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var segmentImplementors = []string{"Segment", "Node"}
+
+func (ec *executionContext) _Segment(ctx context.Context, sel ast.SelectionSet, obj *ent.Segment) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, segmentImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Segment")
+		case "id":
+			out.Values[i] = ec._Segment_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "createdAt":
+			out.Values[i] = ec._Segment_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "updatedAt":
+			out.Values[i] = ec._Segment_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "name":
+			out.Values[i] = ec._Segment_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "description":
+			out.Values[i] = ec._Segment_description(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "type":
+			out.Values[i] = ec._Segment_type(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "model":
+			out.Values[i] = ec._Segment_model(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "active":
+			out.Values[i] = ec._Segment_active(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "memberCount":
+			out.Values[i] = ec._Segment_memberCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "lastRefreshedAt":
+			out.Values[i] = ec._Segment_lastRefreshedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "lastRefreshMs":
+			out.Values[i] = ec._Segment_lastRefreshMs(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "messagingSyncedAt":
+			out.Values[i] = ec._Segment_messagingSyncedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "createdBy":
+			out.Values[i] = ec._Segment_createdBy(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "combinator":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Segment_combinator(ctx, field, obj)
+				if res == graphql.RequiredNull {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "rules":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Segment_rules(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "definition":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Segment_definition(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "members":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Segment_members(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		case "explain":
+			field := field
+
+			innerFunc := func(ctx context.Context, fs *graphql.FieldSet) (res graphql.Marshaler) {
+				defer func() {
+					if r := recover(); r != nil {
+						ec.Error(ctx, ec.Recover(ctx, r))
+					}
+				}()
+				res = ec._Segment_explain(ctx, field, obj)
+				if res == graphql.Null {
+					atomic.AddUint32(&fs.Invalids, 1)
+				}
+				return res
+			}
+
+			if field.IsDeferred() {
+				deferredFieldSet.AddField(field)
+				fieldIndex := len(deferredFieldSet.Values) - 1
+				deferredFieldSet.Concurrently(fieldIndex, func(ctx context.Context) graphql.Marshaler {
+					return innerFunc(ctx, deferredFieldSet)
+				})
+
+				for _, deferrable := range field.Deferrables {
+					view, ok := deferLabelToView[deferrable.Label]
+					if !ok {
+						view = deferredFieldSet.NewView()
+						deferLabelToView[deferrable.Label] = view
+					}
+					view.AddIndices(fieldIndex)
+				}
+
+				// don't run the out.Concurrently() call below
+				out.Values[i] = graphql.Null
+				continue
+			}
+
+			out.Concurrently(i, func(ctx context.Context) graphql.Marshaler { return innerFunc(ctx, out) })
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var segmentConnectionImplementors = []string{"SegmentConnection"}
+
+func (ec *executionContext) _SegmentConnection(ctx context.Context, sel ast.SelectionSet, obj *ent.SegmentConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, segmentConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SegmentConnection")
+		case "edges":
+			out.Values[i] = ec._SegmentConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._SegmentConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._SegmentConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var segmentEdgeImplementors = []string{"SegmentEdge"}
+
+func (ec *executionContext) _SegmentEdge(ctx context.Context, sel ast.SelectionSet, obj *ent.SegmentEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, segmentEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SegmentEdge")
+		case "node":
+			out.Values[i] = ec._SegmentEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "cursor":
+			out.Values[i] = ec._SegmentEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var segmentExplanationImplementors = []string{"SegmentExplanation"}
+
+func (ec *executionContext) _SegmentExplanation(ctx context.Context, sel ast.SelectionSet, obj *model.SegmentExplanation) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, segmentExplanationImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SegmentExplanation")
+		case "customer":
+			out.Values[i] = ec._SegmentExplanation_customer(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "matches":
+			out.Values[i] = ec._SegmentExplanation_matches(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "member":
+			out.Values[i] = ec._SegmentExplanation_member(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "nodes":
+			out.Values[i] = ec._SegmentExplanation_nodes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var segmentExplanationNodeImplementors = []string{"SegmentExplanationNode"}
+
+func (ec *executionContext) _SegmentExplanationNode(ctx context.Context, sel ast.SelectionSet, obj *model.SegmentExplanationNode) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, segmentExplanationNodeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SegmentExplanationNode")
+		case "path":
+			out.Values[i] = ec._SegmentExplanationNode_path(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "combinator":
+			out.Values[i] = ec._SegmentExplanationNode_combinator(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "field":
+			out.Values[i] = ec._SegmentExplanationNode_field(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "operator":
+			out.Values[i] = ec._SegmentExplanationNode_operator(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "expected":
+			out.Values[i] = ec._SegmentExplanationNode_expected(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "actual":
+			out.Values[i] = ec._SegmentExplanationNode_actual(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "result":
+			out.Values[i] = ec._SegmentExplanationNode_result(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var segmentFieldImplementors = []string{"SegmentField"}
+
+func (ec *executionContext) _SegmentField(ctx context.Context, sel ast.SelectionSet, obj *model.SegmentField) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, segmentFieldImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SegmentField")
+		case "name":
+			out.Values[i] = ec._SegmentField_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "type":
+			out.Values[i] = ec._SegmentField_type(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "operators":
+			out.Values[i] = ec._SegmentField_operators(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "values":
+			out.Values[i] = ec._SegmentField_values(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "description":
+			out.Values[i] = ec._SegmentField_description(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var segmentMembersPayloadImplementors = []string{"SegmentMembersPayload"}
+
+func (ec *executionContext) _SegmentMembersPayload(ctx context.Context, sel ast.SelectionSet, obj *model.SegmentMembersPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, segmentMembersPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SegmentMembersPayload")
+		case "segment":
+			out.Values[i] = ec._SegmentMembersPayload_segment(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "changed":
+			out.Values[i] = ec._SegmentMembersPayload_changed(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "unchanged":
+			out.Values[i] = ec._SegmentMembersPayload_unchanged(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "notFound":
+			out.Values[i] = ec._SegmentMembersPayload_notFound(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var segmentMembershipChangeImplementors = []string{"SegmentMembershipChange"}
+
+func (ec *executionContext) _SegmentMembershipChange(ctx context.Context, sel ast.SelectionSet, obj *model.SegmentMembershipChange) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, segmentMembershipChangeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SegmentMembershipChange")
+		case "segment":
+			out.Values[i] = ec._SegmentMembershipChange_segment(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "addedIDs":
+			out.Values[i] = ec._SegmentMembershipChange_addedIDs(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "removedIDs":
+			out.Values[i] = ec._SegmentMembershipChange_removedIDs(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "memberCount":
+			out.Values[i] = ec._SegmentMembershipChange_memberCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var segmentPreviewImplementors = []string{"SegmentPreview"}
+
+func (ec *executionContext) _SegmentPreview(ctx context.Context, sel ast.SelectionSet, obj *model.SegmentPreview) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, segmentPreviewImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SegmentPreview")
+		case "count":
+			out.Values[i] = ec._SegmentPreview_count(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "members":
+			out.Values[i] = ec._SegmentPreview_members(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var segmentRuleImplementors = []string{"SegmentRule"}
+
+func (ec *executionContext) _SegmentRule(ctx context.Context, sel ast.SelectionSet, obj *schematype.Rule) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, segmentRuleImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SegmentRule")
+		case "field":
+			out.Values[i] = ec._SegmentRule_field(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "operator":
+			out.Values[i] = ec._SegmentRule_operator(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "value":
+			out.Values[i] = ec._SegmentRule_value(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "combinator":
+			out.Values[i] = ec._SegmentRule_combinator(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "rules":
+			out.Values[i] = ec._SegmentRule_rules(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	atomic.AddInt32(&ec.Deferred, int32(min(len(deferLabelToView), math.MaxInt32)))
+
+	ec.ProcessDeferredGroup(graphql.DeferredGroup{
+		Defers:   deferLabelToView,
+		Path:     graphql.GetPath(ctx),
+		FieldSet: deferredFieldSet,
+		Context:  ctx,
+	})
+
+	return out
+}
+
+var segmentSyncPayloadImplementors = []string{"SegmentSyncPayload"}
+
+func (ec *executionContext) _SegmentSyncPayload(ctx context.Context, sel ast.SelectionSet, obj *model.SegmentSyncPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, segmentSyncPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferredFieldSet := graphql.NewFieldSet(nil)
+	deferLabelToView := make(map[string]*graphql.FieldSetView)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SegmentSyncPayload")
+		case "segment":
+			out.Values[i] = ec._SegmentSyncPayload_segment(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "contacts":
+			out.Values[i] = ec._SegmentSyncPayload_contacts(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "skipped":
+			out.Values[i] = ec._SegmentSyncPayload_skipped(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -16952,6 +24266,8 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 		return ec._Subscription_customerUpdated(ctx, fields[0])
 	case "timelineUpdated":
 		return ec._Subscription_timelineUpdated(ctx, fields[0])
+	case "segmentMembershipChanged":
+		return ec._Subscription_segmentMembershipChanged(ctx, fields[0])
 	default:
 		panic("unknown field " + strconv.Quote(fields[0].Name))
 	}
@@ -17773,6 +25089,11 @@ func (ec *executionContext) unmarshalNCreateCustomerInput2githubᚗcomᚋrapport
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalNCreateSegmentInput2githubᚗcomᚋrapportcrmᚋrapportᚋgraphᚋmodelᚐCreateSegmentInput(ctx context.Context, v any) (model.CreateSegmentInput, error) {
+	res, err := ec.unmarshalInputCreateSegmentInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNCursor2entgoᚗioᚋcontribᚋentgqlᚐCursor(ctx context.Context, v any) (entgql.Cursor[uuid.UUID], error) {
 	var res entgql.Cursor[uuid.UUID]
 	err := res.UnmarshalGQL(v)
@@ -17891,6 +25212,16 @@ func (ec *executionContext) marshalNCustomerResolution2ᚖgithubᚗcomᚋrapport
 	return ec._CustomerResolution(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNCustomerScores2ᚖgithubᚗcomᚋrapportcrmᚋrapportᚋgraphᚋmodelᚐCustomerScores(ctx context.Context, sel ast.SelectionSet, v *model.CustomerScores) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._CustomerScores(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNCustomerStatus2githubᚗcomᚋrapportcrmᚋrapportᚋentᚋcustomerprofileᚐStatus(ctx context.Context, v any) (customerprofile.Status, error) {
 	var res customerprofile.Status
 	err := res.UnmarshalGQL(v)
@@ -17924,6 +25255,16 @@ func (ec *executionContext) marshalNDeleteCustomerPayload2ᚖgithubᚗcomᚋrapp
 		return graphql.Null
 	}
 	return ec._DeleteCustomerPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNDeleteSegmentPayload2ᚖgithubᚗcomᚋrapportcrmᚋrapportᚋgraphᚋmodelᚐDeleteSegmentPayload(ctx context.Context, sel ast.SelectionSet, v *model.DeleteSegmentPayload) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._DeleteSegmentPayload(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNDuplicateCandidate2ᚖgithubᚗcomᚋrapportcrmᚋrapportᚋentᚐDuplicateCandidate(ctx context.Context, sel ast.SelectionSet, v *ent.DuplicateCandidate) graphql.Marshaler {
@@ -18004,6 +25345,16 @@ func (ec *executionContext) marshalNFloat2float64(ctx context.Context, sel ast.S
 		}
 	}
 	return graphql.WrapContextMarshaler(ctx, res)
+}
+
+func (ec *executionContext) unmarshalNHealthBand2githubᚗcomᚋrapportcrmᚋrapportᚋentᚋcustomerprofileᚐHealthBand(ctx context.Context, v any) (customerprofile.HealthBand, error) {
+	var res customerprofile.HealthBand
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNHealthBand2githubᚗcomᚋrapportcrmᚋrapportᚋentᚋcustomerprofileᚐHealthBand(ctx context.Context, sel ast.SelectionSet, v customerprofile.HealthBand) graphql.Marshaler {
+	return v
 }
 
 func (ec *executionContext) unmarshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx context.Context, v any) (uuid.UUID, error) {
@@ -18095,6 +25446,28 @@ func (ec *executionContext) unmarshalNInt2int64(ctx context.Context, v any) (int
 func (ec *executionContext) marshalNInt2int64(ctx context.Context, sel ast.SelectionSet, v int64) graphql.Marshaler {
 	_ = sel
 	res := graphql.MarshalInt64(v)
+	if res == graphql.Null {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+	}
+	return res
+}
+
+func (ec *executionContext) unmarshalNJSON2interface(ctx context.Context, v any) (any, error) {
+	res, err := graphql.UnmarshalAny(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNJSON2interface(ctx context.Context, sel ast.SelectionSet, v any) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	_ = sel
+	res := graphql.MarshalAny(v)
 	if res == graphql.Null {
 		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
 			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
@@ -18255,6 +25628,16 @@ func (ec *executionContext) marshalNPlanTier2githubᚗcomᚋrapportcrmᚋrapport
 	return v
 }
 
+func (ec *executionContext) marshalNRecomputeScoresPayload2ᚖgithubᚗcomᚋrapportcrmᚋrapportᚋgraphᚋmodelᚐRecomputeScoresPayload(ctx context.Context, sel ast.SelectionSet, v *model.RecomputeScoresPayload) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._RecomputeScoresPayload(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNScope2githubᚗcomᚋrapportcrmᚋrapportᚋgraphᚋmodelᚐScope(ctx context.Context, v any) (model.Scope, error) {
 	var res model.Scope
 	err := res.UnmarshalGQL(v)
@@ -18262,6 +25645,336 @@ func (ec *executionContext) unmarshalNScope2githubᚗcomᚋrapportcrmᚋrapport�
 }
 
 func (ec *executionContext) marshalNScope2githubᚗcomᚋrapportcrmᚋrapportᚋgraphᚋmodelᚐScope(ctx context.Context, sel ast.SelectionSet, v model.Scope) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) marshalNScoreComponent2githubᚗcomᚋrapportcrmᚋrapportᚋentᚋschematypeᚐScoreComponent(ctx context.Context, sel ast.SelectionSet, v schematype.ScoreComponent) graphql.Marshaler {
+	return ec._ScoreComponent(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNScoreComponent2ᚕgithubᚗcomᚋrapportcrmᚋrapportᚋentᚋschematypeᚐScoreComponentᚄ(ctx context.Context, sel ast.SelectionSet, v []schematype.ScoreComponent) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNScoreComponent2githubᚗcomᚋrapportcrmᚋrapportᚋentᚋschematypeᚐScoreComponent(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNScoreComponents2ᚖgithubᚗcomᚋrapportcrmᚋrapportᚋentᚋschematypeᚐScoreComponents(ctx context.Context, sel ast.SelectionSet, v *schematype.ScoreComponents) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._ScoreComponents(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNScoreRunConnection2ᚖgithubᚗcomᚋrapportcrmᚋrapportᚋentᚐScoreRunConnection(ctx context.Context, sel ast.SelectionSet, v *ent.ScoreRunConnection) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._ScoreRunConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNScoreRunOrderField2ᚖgithubᚗcomᚋrapportcrmᚋrapportᚋentᚐScoreRunOrderField(ctx context.Context, v any) (*ent.ScoreRunOrderField, error) {
+	var res = new(ent.ScoreRunOrderField)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNScoreRunOrderField2ᚖgithubᚗcomᚋrapportcrmᚋrapportᚋentᚐScoreRunOrderField(ctx context.Context, sel ast.SelectionSet, v *ent.ScoreRunOrderField) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) unmarshalNScoreRunTrigger2githubᚗcomᚋrapportcrmᚋrapportᚋentᚋscorerunᚐTrigger(ctx context.Context, v any) (scorerun.Trigger, error) {
+	var res scorerun.Trigger
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNScoreRunTrigger2githubᚗcomᚋrapportcrmᚋrapportᚋentᚋscorerunᚐTrigger(ctx context.Context, sel ast.SelectionSet, v scorerun.Trigger) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) marshalNSegment2ᚕᚖgithubᚗcomᚋrapportcrmᚋrapportᚋentᚐSegmentᚄ(ctx context.Context, sel ast.SelectionSet, v []*ent.Segment) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNSegment2ᚖgithubᚗcomᚋrapportcrmᚋrapportᚋentᚐSegment(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNSegment2ᚖgithubᚗcomᚋrapportcrmᚋrapportᚋentᚐSegment(ctx context.Context, sel ast.SelectionSet, v *ent.Segment) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._Segment(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNSegmentConnection2ᚖgithubᚗcomᚋrapportcrmᚋrapportᚋentᚐSegmentConnection(ctx context.Context, sel ast.SelectionSet, v *ent.SegmentConnection) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._SegmentConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNSegmentExplanation2ᚖgithubᚗcomᚋrapportcrmᚋrapportᚋgraphᚋmodelᚐSegmentExplanation(ctx context.Context, sel ast.SelectionSet, v *model.SegmentExplanation) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._SegmentExplanation(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNSegmentExplanationNode2ᚕᚖgithubᚗcomᚋrapportcrmᚋrapportᚋgraphᚋmodelᚐSegmentExplanationNodeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.SegmentExplanationNode) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNSegmentExplanationNode2ᚖgithubᚗcomᚋrapportcrmᚋrapportᚋgraphᚋmodelᚐSegmentExplanationNode(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNSegmentExplanationNode2ᚖgithubᚗcomᚋrapportcrmᚋrapportᚋgraphᚋmodelᚐSegmentExplanationNode(ctx context.Context, sel ast.SelectionSet, v *model.SegmentExplanationNode) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._SegmentExplanationNode(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNSegmentField2ᚕᚖgithubᚗcomᚋrapportcrmᚋrapportᚋgraphᚋmodelᚐSegmentFieldᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.SegmentField) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNSegmentField2ᚖgithubᚗcomᚋrapportcrmᚋrapportᚋgraphᚋmodelᚐSegmentField(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNSegmentField2ᚖgithubᚗcomᚋrapportcrmᚋrapportᚋgraphᚋmodelᚐSegmentField(ctx context.Context, sel ast.SelectionSet, v *model.SegmentField) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._SegmentField(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNSegmentFieldType2githubᚗcomᚋrapportcrmᚋrapportᚋgraphᚋmodelᚐSegmentFieldType(ctx context.Context, v any) (model.SegmentFieldType, error) {
+	var res model.SegmentFieldType
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNSegmentFieldType2githubᚗcomᚋrapportcrmᚋrapportᚋgraphᚋmodelᚐSegmentFieldType(ctx context.Context, sel ast.SelectionSet, v model.SegmentFieldType) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalNSegmentMembersInput2githubᚗcomᚋrapportcrmᚋrapportᚋgraphᚋmodelᚐSegmentMembersInput(ctx context.Context, v any) (model.SegmentMembersInput, error) {
+	res, err := ec.unmarshalInputSegmentMembersInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNSegmentMembersPayload2ᚖgithubᚗcomᚋrapportcrmᚋrapportᚋgraphᚋmodelᚐSegmentMembersPayload(ctx context.Context, sel ast.SelectionSet, v *model.SegmentMembersPayload) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._SegmentMembersPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNSegmentMembershipChange2ᚖgithubᚗcomᚋrapportcrmᚋrapportᚋgraphᚋmodelᚐSegmentMembershipChange(ctx context.Context, sel ast.SelectionSet, v *model.SegmentMembershipChange) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._SegmentMembershipChange(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNSegmentOperator2githubᚗcomᚋrapportcrmᚋrapportᚋentᚋschematypeᚐOperator(ctx context.Context, v any) (schematype.Operator, error) {
+	var res schematype.Operator
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNSegmentOperator2githubᚗcomᚋrapportcrmᚋrapportᚋentᚋschematypeᚐOperator(ctx context.Context, sel ast.SelectionSet, v schematype.Operator) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalNSegmentOperator2ᚕgithubᚗcomᚋrapportcrmᚋrapportᚋentᚋschematypeᚐOperatorᚄ(ctx context.Context, v any) ([]schematype.Operator, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]schematype.Operator, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNSegmentOperator2githubᚗcomᚋrapportcrmᚋrapportᚋentᚋschematypeᚐOperator(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalNSegmentOperator2ᚕgithubᚗcomᚋrapportcrmᚋrapportᚋentᚋschematypeᚐOperatorᚄ(ctx context.Context, sel ast.SelectionSet, v []schematype.Operator) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNSegmentOperator2githubᚗcomᚋrapportcrmᚋrapportᚋentᚋschematypeᚐOperator(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalNSegmentOrderField2ᚖgithubᚗcomᚋrapportcrmᚋrapportᚋentᚐSegmentOrderField(ctx context.Context, v any) (*ent.SegmentOrderField, error) {
+	var res = new(ent.SegmentOrderField)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNSegmentOrderField2ᚖgithubᚗcomᚋrapportcrmᚋrapportᚋentᚐSegmentOrderField(ctx context.Context, sel ast.SelectionSet, v *ent.SegmentOrderField) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) marshalNSegmentPreview2ᚖgithubᚗcomᚋrapportcrmᚋrapportᚋgraphᚋmodelᚐSegmentPreview(ctx context.Context, sel ast.SelectionSet, v *model.SegmentPreview) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._SegmentPreview(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNSegmentRule2ᚕᚖgithubᚗcomᚋrapportcrmᚋrapportᚋentᚋschematypeᚐRuleᚄ(ctx context.Context, sel ast.SelectionSet, v []*schematype.Rule) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNSegmentRule2ᚖgithubᚗcomᚋrapportcrmᚋrapportᚋentᚋschematypeᚐRule(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNSegmentRule2ᚖgithubᚗcomᚋrapportcrmᚋrapportᚋentᚋschematypeᚐRule(ctx context.Context, sel ast.SelectionSet, v *schematype.Rule) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._SegmentRule(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNSegmentRuleInput2ᚕᚖgithubᚗcomᚋrapportcrmᚋrapportᚋentᚋschematypeᚐRuleᚄ(ctx context.Context, v any) ([]*schematype.Rule, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*schematype.Rule, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNSegmentRuleInput2ᚖgithubᚗcomᚋrapportcrmᚋrapportᚋentᚋschematypeᚐRule(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) unmarshalNSegmentRuleInput2ᚖgithubᚗcomᚋrapportcrmᚋrapportᚋentᚋschematypeᚐRule(ctx context.Context, v any) (*schematype.Rule, error) {
+	res, err := ec.unmarshalInputSegmentRuleInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNSegmentSyncPayload2ᚖgithubᚗcomᚋrapportcrmᚋrapportᚋgraphᚋmodelᚐSegmentSyncPayload(ctx context.Context, sel ast.SelectionSet, v *model.SegmentSyncPayload) graphql.Marshaler {
+	if v == nil {
+		if !graphql.HasFieldError(ctx, graphql.GetFieldContext(ctx)) {
+			graphql.AddErrorf(ctx, "the requested element is null which the schema does not allow")
+		}
+		return graphql.Null
+	}
+	return ec._SegmentSyncPayload(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNSegmentType2githubᚗcomᚋrapportcrmᚋrapportᚋentᚋsegmentᚐType(ctx context.Context, v any) (segment.Type, error) {
+	var res segment.Type
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNSegmentType2githubᚗcomᚋrapportcrmᚋrapportᚋentᚋsegmentᚐType(ctx context.Context, sel ast.SelectionSet, v segment.Type) graphql.Marshaler {
 	return v
 }
 
@@ -18379,6 +26092,11 @@ func (ec *executionContext) unmarshalNUpdateCustomerInput2githubᚗcomᚋrapport
 
 func (ec *executionContext) unmarshalNUpdateCustomerNoteInput2githubᚗcomᚋrapportcrmᚋrapportᚋgraphᚋmodelᚐUpdateCustomerNoteInput(ctx context.Context, v any) (model.UpdateCustomerNoteInput, error) {
 	res, err := ec.unmarshalInputUpdateCustomerNoteInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNUpdateSegmentInput2githubᚗcomᚋrapportcrmᚋrapportᚋgraphᚋmodelᚐUpdateSegmentInput(ctx context.Context, v any) (model.UpdateSegmentInput, error) {
+	res, err := ec.unmarshalInputUpdateSegmentInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
@@ -18991,6 +26709,58 @@ func (ec *executionContext) marshalOFloat2ᚖfloat64(ctx context.Context, sel as
 	return graphql.WrapContextMarshaler(ctx, res)
 }
 
+func (ec *executionContext) unmarshalOHealthBand2ᚕgithubᚗcomᚋrapportcrmᚋrapportᚋentᚋcustomerprofileᚐHealthBandᚄ(ctx context.Context, v any) ([]customerprofile.HealthBand, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]customerprofile.HealthBand, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNHealthBand2githubᚗcomᚋrapportcrmᚋrapportᚋentᚋcustomerprofileᚐHealthBand(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalOHealthBand2ᚕgithubᚗcomᚋrapportcrmᚋrapportᚋentᚋcustomerprofileᚐHealthBandᚄ(ctx context.Context, sel ast.SelectionSet, v []customerprofile.HealthBand) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNHealthBand2githubᚗcomᚋrapportcrmᚋrapportᚋentᚋcustomerprofileᚐHealthBand(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalOHealthBand2ᚖgithubᚗcomᚋrapportcrmᚋrapportᚋentᚋcustomerprofileᚐHealthBand(ctx context.Context, v any) (*customerprofile.HealthBand, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(customerprofile.HealthBand)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOHealthBand2ᚖgithubᚗcomᚋrapportcrmᚋrapportᚋentᚋcustomerprofileᚐHealthBand(ctx context.Context, sel ast.SelectionSet, v *customerprofile.HealthBand) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
 func (ec *executionContext) unmarshalOID2ᚕgithubᚗcomᚋgoogleᚋuuidᚐUUIDᚄ(ctx context.Context, v any) ([]uuid.UUID, error) {
 	if v == nil {
 		return nil, nil
@@ -19185,6 +26955,24 @@ func (ec *executionContext) marshalOInteractionDirection2ᚖgithubᚗcomᚋrappo
 	return v
 }
 
+func (ec *executionContext) unmarshalOJSON2interface(ctx context.Context, v any) (any, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := graphql.UnmarshalAny(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOJSON2interface(ctx context.Context, sel ast.SelectionSet, v any) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalAny(v)
+	return res
+}
+
 func (ec *executionContext) unmarshalOLifecycleStage2ᚕgithubᚗcomᚋrapportcrmᚋrapportᚋentᚋcustomerprofileᚐLifecycleStageᚄ(ctx context.Context, v any) ([]customerprofile.LifecycleStage, error) {
 	if v == nil {
 		return nil, nil
@@ -19303,6 +27091,188 @@ func (ec *executionContext) marshalONode2githubᚗcomᚋrapportcrmᚋrapportᚋe
 		return graphql.Null
 	}
 	return ec._Node(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOScoreRun2ᚖgithubᚗcomᚋrapportcrmᚋrapportᚋentᚐScoreRun(ctx context.Context, sel ast.SelectionSet, v *ent.ScoreRun) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._ScoreRun(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOScoreRunEdge2ᚕᚖgithubᚗcomᚋrapportcrmᚋrapportᚋentᚐScoreRunEdge(ctx context.Context, sel ast.SelectionSet, v []*ent.ScoreRunEdge) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalOScoreRunEdge2ᚖgithubᚗcomᚋrapportcrmᚋrapportᚋentᚐScoreRunEdge(ctx, sel, v[i])
+	})
+
+	return ret
+}
+
+func (ec *executionContext) marshalOScoreRunEdge2ᚖgithubᚗcomᚋrapportcrmᚋrapportᚋentᚐScoreRunEdge(ctx context.Context, sel ast.SelectionSet, v *ent.ScoreRunEdge) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._ScoreRunEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOSegment2ᚖgithubᚗcomᚋrapportcrmᚋrapportᚋentᚐSegment(ctx context.Context, sel ast.SelectionSet, v *ent.Segment) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Segment(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOSegmentCombinator2githubᚗcomᚋrapportcrmᚋrapportᚋentᚋschematypeᚐCombinator(ctx context.Context, v any) (schematype.Combinator, error) {
+	var res schematype.Combinator
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOSegmentCombinator2githubᚗcomᚋrapportcrmᚋrapportᚋentᚋschematypeᚐCombinator(ctx context.Context, sel ast.SelectionSet, v schematype.Combinator) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalOSegmentCombinator2ᚖgithubᚗcomᚋrapportcrmᚋrapportᚋentᚋschematypeᚐCombinator(ctx context.Context, v any) (*schematype.Combinator, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(schematype.Combinator)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOSegmentCombinator2ᚖgithubᚗcomᚋrapportcrmᚋrapportᚋentᚋschematypeᚐCombinator(ctx context.Context, sel ast.SelectionSet, v *schematype.Combinator) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) marshalOSegmentEdge2ᚕᚖgithubᚗcomᚋrapportcrmᚋrapportᚋentᚐSegmentEdge(ctx context.Context, sel ast.SelectionSet, v []*ent.SegmentEdge) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalOSegmentEdge2ᚖgithubᚗcomᚋrapportcrmᚋrapportᚋentᚐSegmentEdge(ctx, sel, v[i])
+	})
+
+	return ret
+}
+
+func (ec *executionContext) marshalOSegmentEdge2ᚖgithubᚗcomᚋrapportcrmᚋrapportᚋentᚐSegmentEdge(ctx context.Context, sel ast.SelectionSet, v *ent.SegmentEdge) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._SegmentEdge(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOSegmentOperator2githubᚗcomᚋrapportcrmᚋrapportᚋentᚋschematypeᚐOperator(ctx context.Context, v any) (schematype.Operator, error) {
+	var res schematype.Operator
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOSegmentOperator2githubᚗcomᚋrapportcrmᚋrapportᚋentᚋschematypeᚐOperator(ctx context.Context, sel ast.SelectionSet, v schematype.Operator) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) unmarshalOSegmentOperator2ᚖgithubᚗcomᚋrapportcrmᚋrapportᚋentᚋschematypeᚐOperator(ctx context.Context, v any) (*schematype.Operator, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(schematype.Operator)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOSegmentOperator2ᚖgithubᚗcomᚋrapportcrmᚋrapportᚋentᚋschematypeᚐOperator(ctx context.Context, sel ast.SelectionSet, v *schematype.Operator) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) unmarshalOSegmentOrder2ᚖgithubᚗcomᚋrapportcrmᚋrapportᚋentᚐSegmentOrder(ctx context.Context, v any) (*ent.SegmentOrder, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputSegmentOrder(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOSegmentRule2ᚕᚖgithubᚗcomᚋrapportcrmᚋrapportᚋentᚋschematypeᚐRuleᚄ(ctx context.Context, sel ast.SelectionSet, v []*schematype.Rule) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNSegmentRule2ᚖgithubᚗcomᚋrapportcrmᚋrapportᚋentᚋschematypeᚐRule(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalOSegmentRuleInput2ᚕᚖgithubᚗcomᚋrapportcrmᚋrapportᚋentᚋschematypeᚐRuleᚄ(ctx context.Context, v any) ([]*schematype.Rule, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*schematype.Rule, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNSegmentRuleInput2ᚖgithubᚗcomᚋrapportcrmᚋrapportᚋentᚋschematypeᚐRule(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) unmarshalOSegmentType2ᚖgithubᚗcomᚋrapportcrmᚋrapportᚋentᚋsegmentᚐType(ctx context.Context, v any) (*segment.Type, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(segment.Type)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOSegmentType2ᚖgithubᚗcomᚋrapportcrmᚋrapportᚋentᚋsegmentᚐType(ctx context.Context, sel ast.SelectionSet, v *segment.Type) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
+
+func (ec *executionContext) unmarshalOSmartSegmentModel2ᚖgithubᚗcomᚋrapportcrmᚋrapportᚋentᚋsegmentᚐModel(ctx context.Context, v any) (*segment.Model, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(segment.Model)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOSmartSegmentModel2ᚖgithubᚗcomᚋrapportcrmᚋrapportᚋentᚋsegmentᚐModel(ctx context.Context, sel ast.SelectionSet, v *segment.Model) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
 }
 
 func (ec *executionContext) unmarshalOString2string(ctx context.Context, v any) (string, error) {

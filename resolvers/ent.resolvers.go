@@ -41,6 +41,9 @@ func (r *Resolver) MergeRecord() graph.MergeRecordResolver { return &mergeRecord
 // Query returns graph.QueryResolver implementation.
 func (r *Resolver) Query() graph.QueryResolver { return &queryResolver{r} }
 
+// Segment returns graph.SegmentResolver implementation.
+func (r *Resolver) Segment() graph.SegmentResolver { return &segmentResolver{r} }
+
 // CustomerWhereInput returns graph.CustomerWhereInputResolver implementation.
 func (r *Resolver) CustomerWhereInput() graph.CustomerWhereInputResolver {
 	return &customerWhereInputResolver{r}
@@ -51,5 +54,6 @@ type (
 	duplicateCandidateResolver struct{ *Resolver }
 	mergeRecordResolver        struct{ *Resolver }
 	queryResolver              struct{ *Resolver }
+	segmentResolver            struct{ *Resolver }
 	customerWhereInputResolver struct{ *Resolver }
 )

@@ -7,6 +7,7 @@ package resolvers
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"time"
 
@@ -19,6 +20,8 @@ import (
 	"github.com/rapportcrm/rapport/ent/duplicatecandidate"
 	"github.com/rapportcrm/rapport/ent/identityalias"
 	"github.com/rapportcrm/rapport/ent/mergerecord"
+	"github.com/rapportcrm/rapport/ent/schematype"
+	"github.com/rapportcrm/rapport/ent/segment"
 	"github.com/rapportcrm/rapport/ent/synclog"
 	"github.com/rapportcrm/rapport/graph"
 	"github.com/rapportcrm/rapport/graph/model"
@@ -40,6 +43,16 @@ func (r *customerResolver) Timeline(ctx context.Context, obj *ent.CustomerProfil
 	return r.timeline.Query(obj.ID, timeline.Filter{Categories: categories, Types: types, Since: since, Until: until}).
 		Paginate(withoutPageInfoCount(ctx), after, n, nil, nil,
 			ent.WithActivityOrder(&ent.ActivityOrder{Field: ent.ActivityOrderFieldOccurredAt, Direction: entgql.OrderDirectionDesc}))
+}
+
+// Scores is the resolver for the scores field.
+func (r *customerResolver) Scores(ctx context.Context, obj *ent.CustomerProfile) (*model.CustomerScores, error) {
+	panic(fmt.Errorf("not implemented: Scores - scores"))
+}
+
+// Segments is the resolver for the segments field.
+func (r *customerResolver) Segments(ctx context.Context, obj *ent.CustomerProfile) ([]*ent.Segment, error) {
+	panic(fmt.Errorf("not implemented: Segments - segments"))
 }
 
 // CustomerA is the resolver for the customerA field.
@@ -166,6 +179,46 @@ func (r *mutationResolver) CreateAPIKey(ctx context.Context, input model.CreateA
 func (r *mutationResolver) RevokeAPIKey(ctx context.Context, id uuid.UUID) (*ent.ApiKey, error) {
 	org, _ := graph.OrganizationFrom(ctx)
 	return r.apiKeys.Revoke(ctx, org.ID, id)
+}
+
+// CreateSegment is the resolver for the createSegment field.
+func (r *mutationResolver) CreateSegment(ctx context.Context, input model.CreateSegmentInput) (*ent.Segment, error) {
+	panic(fmt.Errorf("not implemented: CreateSegment - createSegment"))
+}
+
+// UpdateSegment is the resolver for the updateSegment field.
+func (r *mutationResolver) UpdateSegment(ctx context.Context, id uuid.UUID, input model.UpdateSegmentInput) (*ent.Segment, error) {
+	panic(fmt.Errorf("not implemented: UpdateSegment - updateSegment"))
+}
+
+// DeleteSegment is the resolver for the deleteSegment field.
+func (r *mutationResolver) DeleteSegment(ctx context.Context, id uuid.UUID) (*model.DeleteSegmentPayload, error) {
+	panic(fmt.Errorf("not implemented: DeleteSegment - deleteSegment"))
+}
+
+// RefreshSegment is the resolver for the refreshSegment field.
+func (r *mutationResolver) RefreshSegment(ctx context.Context, id uuid.UUID) (*model.SegmentMembershipChange, error) {
+	panic(fmt.Errorf("not implemented: RefreshSegment - refreshSegment"))
+}
+
+// AddSegmentMembers is the resolver for the addSegmentMembers field.
+func (r *mutationResolver) AddSegmentMembers(ctx context.Context, input model.SegmentMembersInput) (*model.SegmentMembersPayload, error) {
+	panic(fmt.Errorf("not implemented: AddSegmentMembers - addSegmentMembers"))
+}
+
+// RemoveSegmentMembers is the resolver for the removeSegmentMembers field.
+func (r *mutationResolver) RemoveSegmentMembers(ctx context.Context, input model.SegmentMembersInput) (*model.SegmentMembersPayload, error) {
+	panic(fmt.Errorf("not implemented: RemoveSegmentMembers - removeSegmentMembers"))
+}
+
+// SyncSegmentToMessaging is the resolver for the syncSegmentToMessaging field.
+func (r *mutationResolver) SyncSegmentToMessaging(ctx context.Context, id uuid.UUID) (*model.SegmentSyncPayload, error) {
+	panic(fmt.Errorf("not implemented: SyncSegmentToMessaging - syncSegmentToMessaging"))
+}
+
+// RecomputeScores is the resolver for the recomputeScores field.
+func (r *mutationResolver) RecomputeScores(ctx context.Context, customerID *uuid.UUID) (*model.RecomputeScoresPayload, error) {
+	panic(fmt.Errorf("not implemented: RecomputeScores - recomputeScores"))
 }
 
 // Viewer is the resolver for the viewer field.
@@ -348,6 +401,56 @@ func (r *queryResolver) APIKeys(ctx context.Context) ([]*ent.ApiKey, error) {
 	return r.apiKeys.List(ctx, org.ID)
 }
 
+// Segments is the resolver for the segments field.
+func (r *queryResolver) Segments(ctx context.Context, first *int, after *entgql.Cursor[uuid.UUID], typeArg *segment.Type, search *string, orderBy *ent.SegmentOrder) (*ent.SegmentConnection, error) {
+	panic(fmt.Errorf("not implemented: Segments - segments"))
+}
+
+// Segment is the resolver for the segment field.
+func (r *queryResolver) Segment(ctx context.Context, id uuid.UUID) (*ent.Segment, error) {
+	panic(fmt.Errorf("not implemented: Segment - segment"))
+}
+
+// PreviewSegment is the resolver for the previewSegment field.
+func (r *queryResolver) PreviewSegment(ctx context.Context, combinator *schematype.Combinator, rules []*schematype.Rule, first *int) (*model.SegmentPreview, error) {
+	panic(fmt.Errorf("not implemented: PreviewSegment - previewSegment"))
+}
+
+// SegmentFields is the resolver for the segmentFields field.
+func (r *queryResolver) SegmentFields(ctx context.Context) ([]*model.SegmentField, error) {
+	panic(fmt.Errorf("not implemented: SegmentFields - segmentFields"))
+}
+
+// ScoreRuns is the resolver for the scoreRuns field.
+func (r *queryResolver) ScoreRuns(ctx context.Context, first *int, after *entgql.Cursor[uuid.UUID]) (*ent.ScoreRunConnection, error) {
+	panic(fmt.Errorf("not implemented: ScoreRuns - scoreRuns"))
+}
+
+// Combinator is the resolver for the combinator field.
+func (r *segmentResolver) Combinator(ctx context.Context, obj *ent.Segment) (*schematype.Combinator, error) {
+	panic(fmt.Errorf("not implemented: Combinator - combinator"))
+}
+
+// Rules is the resolver for the rules field.
+func (r *segmentResolver) Rules(ctx context.Context, obj *ent.Segment) ([]*schematype.Rule, error) {
+	panic(fmt.Errorf("not implemented: Rules - rules"))
+}
+
+// Definition is the resolver for the definition field.
+func (r *segmentResolver) Definition(ctx context.Context, obj *ent.Segment) (any, error) {
+	panic(fmt.Errorf("not implemented: Definition - definition"))
+}
+
+// Members is the resolver for the members field.
+func (r *segmentResolver) Members(ctx context.Context, obj *ent.Segment, first *int, after *entgql.Cursor[uuid.UUID]) (*ent.CustomerConnection, error) {
+	panic(fmt.Errorf("not implemented: Members - members"))
+}
+
+// Explain is the resolver for the explain field.
+func (r *segmentResolver) Explain(ctx context.Context, obj *ent.Segment, customerID uuid.UUID) (*model.SegmentExplanation, error) {
+	panic(fmt.Errorf("not implemented: Explain - explain"))
+}
+
 // CustomerUpdated is the resolver for the customerUpdated field.
 func (r *subscriptionResolver) CustomerUpdated(ctx context.Context, customerID uuid.UUID) (<-chan *ent.CustomerProfile, error) {
 	tid, _ := tenancy.FromContext(ctx)
@@ -422,6 +525,11 @@ func (r *subscriptionResolver) TimelineUpdated(ctx context.Context, customerID u
 		}
 	}()
 	return out, nil
+}
+
+// SegmentMembershipChanged is the resolver for the segmentMembershipChanged field.
+func (r *subscriptionResolver) SegmentMembershipChanged(ctx context.Context, segmentID uuid.UUID) (<-chan *model.SegmentMembershipChange, error) {
+	panic(fmt.Errorf("not implemented: SegmentMembershipChanged - segmentMembershipChanged"))
 }
 
 // HasTags is the resolver for the hasTags field.

@@ -58,6 +58,20 @@ const (
 	FieldChurnRiskScore = "churn_risk_score"
 	// FieldLifetimeValue holds the string denoting the lifetime_value field in the database.
 	FieldLifetimeValue = "lifetime_value"
+	// FieldHealthScore holds the string denoting the health_score field in the database.
+	FieldHealthScore = "health_score"
+	// FieldHealthBand holds the string denoting the health_band field in the database.
+	FieldHealthBand = "health_band"
+	// FieldChurnRiskBaseline holds the string denoting the churn_risk_baseline field in the database.
+	FieldChurnRiskBaseline = "churn_risk_baseline"
+	// FieldChurnRiskBaselineAt holds the string denoting the churn_risk_baseline_at field in the database.
+	FieldChurnRiskBaselineAt = "churn_risk_baseline_at"
+	// FieldChurnRiskTrend holds the string denoting the churn_risk_trend field in the database.
+	FieldChurnRiskTrend = "churn_risk_trend"
+	// FieldScoreComponents holds the string denoting the score_components field in the database.
+	FieldScoreComponents = "score_components"
+	// FieldScoresComputedAt holds the string denoting the scores_computed_at field in the database.
+	FieldScoresComputedAt = "scores_computed_at"
 	// FieldLastActivityAt holds the string denoting the last_activity_at field in the database.
 	FieldLastActivityAt = "last_activity_at"
 	// FieldActivityCount30d holds the string denoting the activity_count_30d field in the database.
@@ -90,6 +104,8 @@ const (
 	EdgeAliases = "aliases"
 	// EdgeActivities holds the string denoting the activities edge name in mutations.
 	EdgeActivities = "activities"
+	// EdgeSegmentMemberships holds the string denoting the segment_memberships edge name in mutations.
+	EdgeSegmentMemberships = "segment_memberships"
 	// Table holds the table name of the customerprofile in the database.
 	Table = "customer_profiles"
 	// NotesTable is the table that holds the notes relation/edge.
@@ -113,6 +129,13 @@ const (
 	ActivitiesInverseTable = "activities"
 	// ActivitiesColumn is the table column denoting the activities relation/edge.
 	ActivitiesColumn = "customer_id"
+	// SegmentMembershipsTable is the table that holds the segment_memberships relation/edge.
+	SegmentMembershipsTable = "segment_memberships"
+	// SegmentMembershipsInverseTable is the table name for the SegmentMembership entity.
+	// It exists in this package in order to avoid circular dependency with the "segmentmembership" package.
+	SegmentMembershipsInverseTable = "segment_memberships"
+	// SegmentMembershipsColumn is the table column denoting the segment_memberships relation/edge.
+	SegmentMembershipsColumn = "customer_id"
 )
 
 // Columns holds all SQL columns for customerprofile fields.
@@ -137,6 +160,13 @@ var Columns = []string{
 	FieldEngagementScore,
 	FieldChurnRiskScore,
 	FieldLifetimeValue,
+	FieldHealthScore,
+	FieldHealthBand,
+	FieldChurnRiskBaseline,
+	FieldChurnRiskBaselineAt,
+	FieldChurnRiskTrend,
+	FieldScoreComponents,
+	FieldScoresComputedAt,
 	FieldLastActivityAt,
 	FieldActivityCount30d,
 	FieldBookingCount30d,
@@ -200,6 +230,10 @@ var (
 	ChurnRiskScoreValidator func(int) error
 	// DefaultLifetimeValue holds the default value on creation for the "lifetime_value" field.
 	DefaultLifetimeValue int64
+	// HealthScoreValidator is a validator for the "health_score" field. It is called by the builders before save.
+	HealthScoreValidator func(int) error
+	// ChurnRiskTrendValidator is a validator for the "churn_risk_trend" field. It is called by the builders before save.
+	ChurnRiskTrendValidator func(int) error
 	// DefaultActivityCount30d holds the default value on creation for the "activity_count_30d" field.
 	DefaultActivityCount30d int
 	// ActivityCount30dValidator is a validator for the "activity_count_30d" field. It is called by the builders before save.
@@ -284,6 +318,30 @@ func LifecycleStageValidator(ls LifecycleStage) error {
 		return nil
 	default:
 		return fmt.Errorf("customerprofile: invalid enum value for lifecycle_stage field: %q", ls)
+	}
+}
+
+// HealthBand defines the type for the "health_band" enum field.
+type HealthBand string
+
+// HealthBand values.
+const (
+	HealthBandHEALTHY   HealthBand = "HEALTHY"
+	HealthBandAT_RISK   HealthBand = "AT_RISK"
+	HealthBandUNHEALTHY HealthBand = "UNHEALTHY"
+)
+
+func (hb HealthBand) String() string {
+	return string(hb)
+}
+
+// HealthBandValidator is a validator for the "health_band" field enum values. It is called by the builders before save.
+func HealthBandValidator(hb HealthBand) error {
+	switch hb {
+	case HealthBandHEALTHY, HealthBandAT_RISK, HealthBandUNHEALTHY:
+		return nil
+	default:
+		return fmt.Errorf("customerprofile: invalid enum value for health_band field: %q", hb)
 	}
 }
 
@@ -378,6 +436,36 @@ func ByChurnRiskScore(opts ...sql.OrderTermOption) OrderOption {
 // ByLifetimeValue orders the results by the lifetime_value field.
 func ByLifetimeValue(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldLifetimeValue, opts...).ToFunc()
+}
+
+// ByHealthScore orders the results by the health_score field.
+func ByHealthScore(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldHealthScore, opts...).ToFunc()
+}
+
+// ByHealthBand orders the results by the health_band field.
+func ByHealthBand(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldHealthBand, opts...).ToFunc()
+}
+
+// ByChurnRiskBaseline orders the results by the churn_risk_baseline field.
+func ByChurnRiskBaseline(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldChurnRiskBaseline, opts...).ToFunc()
+}
+
+// ByChurnRiskBaselineAt orders the results by the churn_risk_baseline_at field.
+func ByChurnRiskBaselineAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldChurnRiskBaselineAt, opts...).ToFunc()
+}
+
+// ByChurnRiskTrend orders the results by the churn_risk_trend field.
+func ByChurnRiskTrend(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldChurnRiskTrend, opts...).ToFunc()
+}
+
+// ByScoresComputedAt orders the results by the scores_computed_at field.
+func ByScoresComputedAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldScoresComputedAt, opts...).ToFunc()
 }
 
 // ByLastActivityAt orders the results by the last_activity_at field.
@@ -481,6 +569,20 @@ func ByActivities(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
 		sqlgraph.OrderByNeighborTerms(s, newActivitiesStep(), append([]sql.OrderTerm{term}, terms...)...)
 	}
 }
+
+// BySegmentMembershipsCount orders the results by segment_memberships count.
+func BySegmentMembershipsCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newSegmentMembershipsStep(), opts...)
+	}
+}
+
+// BySegmentMemberships orders the results by segment_memberships terms.
+func BySegmentMemberships(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newSegmentMembershipsStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
 func newNotesStep() *sqlgraph.Step {
 	return sqlgraph.NewStep(
 		sqlgraph.From(Table, FieldID),
@@ -500,6 +602,13 @@ func newActivitiesStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(ActivitiesInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.O2M, false, ActivitiesTable, ActivitiesColumn),
+	)
+}
+func newSegmentMembershipsStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(SegmentMembershipsInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, SegmentMembershipsTable, SegmentMembershipsColumn),
 	)
 }
 
@@ -535,6 +644,24 @@ func (e *LifecycleStage) UnmarshalGQL(val interface{}) error {
 	*e = LifecycleStage(str)
 	if err := LifecycleStageValidator(*e); err != nil {
 		return fmt.Errorf("%s is not a valid LifecycleStage", str)
+	}
+	return nil
+}
+
+// MarshalGQL implements graphql.Marshaler interface.
+func (e HealthBand) MarshalGQL(w io.Writer) {
+	io.WriteString(w, strconv.Quote(e.String()))
+}
+
+// UnmarshalGQL implements graphql.Unmarshaler interface.
+func (e *HealthBand) UnmarshalGQL(val interface{}) error {
+	str, ok := val.(string)
+	if !ok {
+		return fmt.Errorf("enum %T must be a string", val)
+	}
+	*e = HealthBand(str)
+	if err := HealthBandValidator(*e); err != nil {
+		return fmt.Errorf("%s is not a valid HealthBand", str)
 	}
 	return nil
 }

@@ -131,6 +131,31 @@ func LifetimeValue(v int64) predicate.CustomerProfile {
 	return predicate.CustomerProfile(sql.FieldEQ(FieldLifetimeValue, v))
 }
 
+// HealthScore applies equality check predicate on the "health_score" field. It's identical to HealthScoreEQ.
+func HealthScore(v int) predicate.CustomerProfile {
+	return predicate.CustomerProfile(sql.FieldEQ(FieldHealthScore, v))
+}
+
+// ChurnRiskBaseline applies equality check predicate on the "churn_risk_baseline" field. It's identical to ChurnRiskBaselineEQ.
+func ChurnRiskBaseline(v int) predicate.CustomerProfile {
+	return predicate.CustomerProfile(sql.FieldEQ(FieldChurnRiskBaseline, v))
+}
+
+// ChurnRiskBaselineAt applies equality check predicate on the "churn_risk_baseline_at" field. It's identical to ChurnRiskBaselineAtEQ.
+func ChurnRiskBaselineAt(v time.Time) predicate.CustomerProfile {
+	return predicate.CustomerProfile(sql.FieldEQ(FieldChurnRiskBaselineAt, v))
+}
+
+// ChurnRiskTrend applies equality check predicate on the "churn_risk_trend" field. It's identical to ChurnRiskTrendEQ.
+func ChurnRiskTrend(v int) predicate.CustomerProfile {
+	return predicate.CustomerProfile(sql.FieldEQ(FieldChurnRiskTrend, v))
+}
+
+// ScoresComputedAt applies equality check predicate on the "scores_computed_at" field. It's identical to ScoresComputedAtEQ.
+func ScoresComputedAt(v time.Time) predicate.CustomerProfile {
+	return predicate.CustomerProfile(sql.FieldEQ(FieldScoresComputedAt, v))
+}
+
 // LastActivityAt applies equality check predicate on the "last_activity_at" field. It's identical to LastActivityAtEQ.
 func LastActivityAt(v time.Time) predicate.CustomerProfile {
 	return predicate.CustomerProfile(sql.FieldEQ(FieldLastActivityAt, v))
@@ -1151,6 +1176,296 @@ func LifetimeValueLTE(v int64) predicate.CustomerProfile {
 	return predicate.CustomerProfile(sql.FieldLTE(FieldLifetimeValue, v))
 }
 
+// HealthScoreEQ applies the EQ predicate on the "health_score" field.
+func HealthScoreEQ(v int) predicate.CustomerProfile {
+	return predicate.CustomerProfile(sql.FieldEQ(FieldHealthScore, v))
+}
+
+// HealthScoreNEQ applies the NEQ predicate on the "health_score" field.
+func HealthScoreNEQ(v int) predicate.CustomerProfile {
+	return predicate.CustomerProfile(sql.FieldNEQ(FieldHealthScore, v))
+}
+
+// HealthScoreIn applies the In predicate on the "health_score" field.
+func HealthScoreIn(vs ...int) predicate.CustomerProfile {
+	return predicate.CustomerProfile(sql.FieldIn(FieldHealthScore, vs...))
+}
+
+// HealthScoreNotIn applies the NotIn predicate on the "health_score" field.
+func HealthScoreNotIn(vs ...int) predicate.CustomerProfile {
+	return predicate.CustomerProfile(sql.FieldNotIn(FieldHealthScore, vs...))
+}
+
+// HealthScoreGT applies the GT predicate on the "health_score" field.
+func HealthScoreGT(v int) predicate.CustomerProfile {
+	return predicate.CustomerProfile(sql.FieldGT(FieldHealthScore, v))
+}
+
+// HealthScoreGTE applies the GTE predicate on the "health_score" field.
+func HealthScoreGTE(v int) predicate.CustomerProfile {
+	return predicate.CustomerProfile(sql.FieldGTE(FieldHealthScore, v))
+}
+
+// HealthScoreLT applies the LT predicate on the "health_score" field.
+func HealthScoreLT(v int) predicate.CustomerProfile {
+	return predicate.CustomerProfile(sql.FieldLT(FieldHealthScore, v))
+}
+
+// HealthScoreLTE applies the LTE predicate on the "health_score" field.
+func HealthScoreLTE(v int) predicate.CustomerProfile {
+	return predicate.CustomerProfile(sql.FieldLTE(FieldHealthScore, v))
+}
+
+// HealthScoreIsNil applies the IsNil predicate on the "health_score" field.
+func HealthScoreIsNil() predicate.CustomerProfile {
+	return predicate.CustomerProfile(sql.FieldIsNull(FieldHealthScore))
+}
+
+// HealthScoreNotNil applies the NotNil predicate on the "health_score" field.
+func HealthScoreNotNil() predicate.CustomerProfile {
+	return predicate.CustomerProfile(sql.FieldNotNull(FieldHealthScore))
+}
+
+// HealthBandEQ applies the EQ predicate on the "health_band" field.
+func HealthBandEQ(v HealthBand) predicate.CustomerProfile {
+	return predicate.CustomerProfile(sql.FieldEQ(FieldHealthBand, v))
+}
+
+// HealthBandNEQ applies the NEQ predicate on the "health_band" field.
+func HealthBandNEQ(v HealthBand) predicate.CustomerProfile {
+	return predicate.CustomerProfile(sql.FieldNEQ(FieldHealthBand, v))
+}
+
+// HealthBandIn applies the In predicate on the "health_band" field.
+func HealthBandIn(vs ...HealthBand) predicate.CustomerProfile {
+	return predicate.CustomerProfile(sql.FieldIn(FieldHealthBand, vs...))
+}
+
+// HealthBandNotIn applies the NotIn predicate on the "health_band" field.
+func HealthBandNotIn(vs ...HealthBand) predicate.CustomerProfile {
+	return predicate.CustomerProfile(sql.FieldNotIn(FieldHealthBand, vs...))
+}
+
+// HealthBandIsNil applies the IsNil predicate on the "health_band" field.
+func HealthBandIsNil() predicate.CustomerProfile {
+	return predicate.CustomerProfile(sql.FieldIsNull(FieldHealthBand))
+}
+
+// HealthBandNotNil applies the NotNil predicate on the "health_band" field.
+func HealthBandNotNil() predicate.CustomerProfile {
+	return predicate.CustomerProfile(sql.FieldNotNull(FieldHealthBand))
+}
+
+// ChurnRiskBaselineEQ applies the EQ predicate on the "churn_risk_baseline" field.
+func ChurnRiskBaselineEQ(v int) predicate.CustomerProfile {
+	return predicate.CustomerProfile(sql.FieldEQ(FieldChurnRiskBaseline, v))
+}
+
+// ChurnRiskBaselineNEQ applies the NEQ predicate on the "churn_risk_baseline" field.
+func ChurnRiskBaselineNEQ(v int) predicate.CustomerProfile {
+	return predicate.CustomerProfile(sql.FieldNEQ(FieldChurnRiskBaseline, v))
+}
+
+// ChurnRiskBaselineIn applies the In predicate on the "churn_risk_baseline" field.
+func ChurnRiskBaselineIn(vs ...int) predicate.CustomerProfile {
+	return predicate.CustomerProfile(sql.FieldIn(FieldChurnRiskBaseline, vs...))
+}
+
+// ChurnRiskBaselineNotIn applies the NotIn predicate on the "churn_risk_baseline" field.
+func ChurnRiskBaselineNotIn(vs ...int) predicate.CustomerProfile {
+	return predicate.CustomerProfile(sql.FieldNotIn(FieldChurnRiskBaseline, vs...))
+}
+
+// ChurnRiskBaselineGT applies the GT predicate on the "churn_risk_baseline" field.
+func ChurnRiskBaselineGT(v int) predicate.CustomerProfile {
+	return predicate.CustomerProfile(sql.FieldGT(FieldChurnRiskBaseline, v))
+}
+
+// ChurnRiskBaselineGTE applies the GTE predicate on the "churn_risk_baseline" field.
+func ChurnRiskBaselineGTE(v int) predicate.CustomerProfile {
+	return predicate.CustomerProfile(sql.FieldGTE(FieldChurnRiskBaseline, v))
+}
+
+// ChurnRiskBaselineLT applies the LT predicate on the "churn_risk_baseline" field.
+func ChurnRiskBaselineLT(v int) predicate.CustomerProfile {
+	return predicate.CustomerProfile(sql.FieldLT(FieldChurnRiskBaseline, v))
+}
+
+// ChurnRiskBaselineLTE applies the LTE predicate on the "churn_risk_baseline" field.
+func ChurnRiskBaselineLTE(v int) predicate.CustomerProfile {
+	return predicate.CustomerProfile(sql.FieldLTE(FieldChurnRiskBaseline, v))
+}
+
+// ChurnRiskBaselineIsNil applies the IsNil predicate on the "churn_risk_baseline" field.
+func ChurnRiskBaselineIsNil() predicate.CustomerProfile {
+	return predicate.CustomerProfile(sql.FieldIsNull(FieldChurnRiskBaseline))
+}
+
+// ChurnRiskBaselineNotNil applies the NotNil predicate on the "churn_risk_baseline" field.
+func ChurnRiskBaselineNotNil() predicate.CustomerProfile {
+	return predicate.CustomerProfile(sql.FieldNotNull(FieldChurnRiskBaseline))
+}
+
+// ChurnRiskBaselineAtEQ applies the EQ predicate on the "churn_risk_baseline_at" field.
+func ChurnRiskBaselineAtEQ(v time.Time) predicate.CustomerProfile {
+	return predicate.CustomerProfile(sql.FieldEQ(FieldChurnRiskBaselineAt, v))
+}
+
+// ChurnRiskBaselineAtNEQ applies the NEQ predicate on the "churn_risk_baseline_at" field.
+func ChurnRiskBaselineAtNEQ(v time.Time) predicate.CustomerProfile {
+	return predicate.CustomerProfile(sql.FieldNEQ(FieldChurnRiskBaselineAt, v))
+}
+
+// ChurnRiskBaselineAtIn applies the In predicate on the "churn_risk_baseline_at" field.
+func ChurnRiskBaselineAtIn(vs ...time.Time) predicate.CustomerProfile {
+	return predicate.CustomerProfile(sql.FieldIn(FieldChurnRiskBaselineAt, vs...))
+}
+
+// ChurnRiskBaselineAtNotIn applies the NotIn predicate on the "churn_risk_baseline_at" field.
+func ChurnRiskBaselineAtNotIn(vs ...time.Time) predicate.CustomerProfile {
+	return predicate.CustomerProfile(sql.FieldNotIn(FieldChurnRiskBaselineAt, vs...))
+}
+
+// ChurnRiskBaselineAtGT applies the GT predicate on the "churn_risk_baseline_at" field.
+func ChurnRiskBaselineAtGT(v time.Time) predicate.CustomerProfile {
+	return predicate.CustomerProfile(sql.FieldGT(FieldChurnRiskBaselineAt, v))
+}
+
+// ChurnRiskBaselineAtGTE applies the GTE predicate on the "churn_risk_baseline_at" field.
+func ChurnRiskBaselineAtGTE(v time.Time) predicate.CustomerProfile {
+	return predicate.CustomerProfile(sql.FieldGTE(FieldChurnRiskBaselineAt, v))
+}
+
+// ChurnRiskBaselineAtLT applies the LT predicate on the "churn_risk_baseline_at" field.
+func ChurnRiskBaselineAtLT(v time.Time) predicate.CustomerProfile {
+	return predicate.CustomerProfile(sql.FieldLT(FieldChurnRiskBaselineAt, v))
+}
+
+// ChurnRiskBaselineAtLTE applies the LTE predicate on the "churn_risk_baseline_at" field.
+func ChurnRiskBaselineAtLTE(v time.Time) predicate.CustomerProfile {
+	return predicate.CustomerProfile(sql.FieldLTE(FieldChurnRiskBaselineAt, v))
+}
+
+// ChurnRiskBaselineAtIsNil applies the IsNil predicate on the "churn_risk_baseline_at" field.
+func ChurnRiskBaselineAtIsNil() predicate.CustomerProfile {
+	return predicate.CustomerProfile(sql.FieldIsNull(FieldChurnRiskBaselineAt))
+}
+
+// ChurnRiskBaselineAtNotNil applies the NotNil predicate on the "churn_risk_baseline_at" field.
+func ChurnRiskBaselineAtNotNil() predicate.CustomerProfile {
+	return predicate.CustomerProfile(sql.FieldNotNull(FieldChurnRiskBaselineAt))
+}
+
+// ChurnRiskTrendEQ applies the EQ predicate on the "churn_risk_trend" field.
+func ChurnRiskTrendEQ(v int) predicate.CustomerProfile {
+	return predicate.CustomerProfile(sql.FieldEQ(FieldChurnRiskTrend, v))
+}
+
+// ChurnRiskTrendNEQ applies the NEQ predicate on the "churn_risk_trend" field.
+func ChurnRiskTrendNEQ(v int) predicate.CustomerProfile {
+	return predicate.CustomerProfile(sql.FieldNEQ(FieldChurnRiskTrend, v))
+}
+
+// ChurnRiskTrendIn applies the In predicate on the "churn_risk_trend" field.
+func ChurnRiskTrendIn(vs ...int) predicate.CustomerProfile {
+	return predicate.CustomerProfile(sql.FieldIn(FieldChurnRiskTrend, vs...))
+}
+
+// ChurnRiskTrendNotIn applies the NotIn predicate on the "churn_risk_trend" field.
+func ChurnRiskTrendNotIn(vs ...int) predicate.CustomerProfile {
+	return predicate.CustomerProfile(sql.FieldNotIn(FieldChurnRiskTrend, vs...))
+}
+
+// ChurnRiskTrendGT applies the GT predicate on the "churn_risk_trend" field.
+func ChurnRiskTrendGT(v int) predicate.CustomerProfile {
+	return predicate.CustomerProfile(sql.FieldGT(FieldChurnRiskTrend, v))
+}
+
+// ChurnRiskTrendGTE applies the GTE predicate on the "churn_risk_trend" field.
+func ChurnRiskTrendGTE(v int) predicate.CustomerProfile {
+	return predicate.CustomerProfile(sql.FieldGTE(FieldChurnRiskTrend, v))
+}
+
+// ChurnRiskTrendLT applies the LT predicate on the "churn_risk_trend" field.
+func ChurnRiskTrendLT(v int) predicate.CustomerProfile {
+	return predicate.CustomerProfile(sql.FieldLT(FieldChurnRiskTrend, v))
+}
+
+// ChurnRiskTrendLTE applies the LTE predicate on the "churn_risk_trend" field.
+func ChurnRiskTrendLTE(v int) predicate.CustomerProfile {
+	return predicate.CustomerProfile(sql.FieldLTE(FieldChurnRiskTrend, v))
+}
+
+// ChurnRiskTrendIsNil applies the IsNil predicate on the "churn_risk_trend" field.
+func ChurnRiskTrendIsNil() predicate.CustomerProfile {
+	return predicate.CustomerProfile(sql.FieldIsNull(FieldChurnRiskTrend))
+}
+
+// ChurnRiskTrendNotNil applies the NotNil predicate on the "churn_risk_trend" field.
+func ChurnRiskTrendNotNil() predicate.CustomerProfile {
+	return predicate.CustomerProfile(sql.FieldNotNull(FieldChurnRiskTrend))
+}
+
+// ScoreComponentsIsNil applies the IsNil predicate on the "score_components" field.
+func ScoreComponentsIsNil() predicate.CustomerProfile {
+	return predicate.CustomerProfile(sql.FieldIsNull(FieldScoreComponents))
+}
+
+// ScoreComponentsNotNil applies the NotNil predicate on the "score_components" field.
+func ScoreComponentsNotNil() predicate.CustomerProfile {
+	return predicate.CustomerProfile(sql.FieldNotNull(FieldScoreComponents))
+}
+
+// ScoresComputedAtEQ applies the EQ predicate on the "scores_computed_at" field.
+func ScoresComputedAtEQ(v time.Time) predicate.CustomerProfile {
+	return predicate.CustomerProfile(sql.FieldEQ(FieldScoresComputedAt, v))
+}
+
+// ScoresComputedAtNEQ applies the NEQ predicate on the "scores_computed_at" field.
+func ScoresComputedAtNEQ(v time.Time) predicate.CustomerProfile {
+	return predicate.CustomerProfile(sql.FieldNEQ(FieldScoresComputedAt, v))
+}
+
+// ScoresComputedAtIn applies the In predicate on the "scores_computed_at" field.
+func ScoresComputedAtIn(vs ...time.Time) predicate.CustomerProfile {
+	return predicate.CustomerProfile(sql.FieldIn(FieldScoresComputedAt, vs...))
+}
+
+// ScoresComputedAtNotIn applies the NotIn predicate on the "scores_computed_at" field.
+func ScoresComputedAtNotIn(vs ...time.Time) predicate.CustomerProfile {
+	return predicate.CustomerProfile(sql.FieldNotIn(FieldScoresComputedAt, vs...))
+}
+
+// ScoresComputedAtGT applies the GT predicate on the "scores_computed_at" field.
+func ScoresComputedAtGT(v time.Time) predicate.CustomerProfile {
+	return predicate.CustomerProfile(sql.FieldGT(FieldScoresComputedAt, v))
+}
+
+// ScoresComputedAtGTE applies the GTE predicate on the "scores_computed_at" field.
+func ScoresComputedAtGTE(v time.Time) predicate.CustomerProfile {
+	return predicate.CustomerProfile(sql.FieldGTE(FieldScoresComputedAt, v))
+}
+
+// ScoresComputedAtLT applies the LT predicate on the "scores_computed_at" field.
+func ScoresComputedAtLT(v time.Time) predicate.CustomerProfile {
+	return predicate.CustomerProfile(sql.FieldLT(FieldScoresComputedAt, v))
+}
+
+// ScoresComputedAtLTE applies the LTE predicate on the "scores_computed_at" field.
+func ScoresComputedAtLTE(v time.Time) predicate.CustomerProfile {
+	return predicate.CustomerProfile(sql.FieldLTE(FieldScoresComputedAt, v))
+}
+
+// ScoresComputedAtIsNil applies the IsNil predicate on the "scores_computed_at" field.
+func ScoresComputedAtIsNil() predicate.CustomerProfile {
+	return predicate.CustomerProfile(sql.FieldIsNull(FieldScoresComputedAt))
+}
+
+// ScoresComputedAtNotNil applies the NotNil predicate on the "scores_computed_at" field.
+func ScoresComputedAtNotNil() predicate.CustomerProfile {
+	return predicate.CustomerProfile(sql.FieldNotNull(FieldScoresComputedAt))
+}
+
 // LastActivityAtEQ applies the EQ predicate on the "last_activity_at" field.
 func LastActivityAtEQ(v time.Time) predicate.CustomerProfile {
 	return predicate.CustomerProfile(sql.FieldEQ(FieldLastActivityAt, v))
@@ -1732,6 +2047,29 @@ func HasActivities() predicate.CustomerProfile {
 func HasActivitiesWith(preds ...predicate.Activity) predicate.CustomerProfile {
 	return predicate.CustomerProfile(func(s *sql.Selector) {
 		step := newActivitiesStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasSegmentMemberships applies the HasEdge predicate on the "segment_memberships" edge.
+func HasSegmentMemberships() predicate.CustomerProfile {
+	return predicate.CustomerProfile(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, SegmentMembershipsTable, SegmentMembershipsColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasSegmentMembershipsWith applies the HasEdge predicate on the "segment_memberships" edge with a given conditions (other predicates).
+func HasSegmentMembershipsWith(preds ...predicate.SegmentMembership) predicate.CustomerProfile {
+	return predicate.CustomerProfile(func(s *sql.Selector) {
+		step := newSegmentMembershipsStep()
 		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
 			for _, p := range preds {
 				p(s)

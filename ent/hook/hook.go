@@ -141,6 +141,42 @@ func (f OutboxEventFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value,
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.OutboxEventMutation", m)
 }
 
+// The ScoreRunFunc type is an adapter to allow the use of ordinary
+// function as ScoreRun mutator.
+type ScoreRunFunc func(context.Context, *ent.ScoreRunMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f ScoreRunFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.ScoreRunMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.ScoreRunMutation", m)
+}
+
+// The SegmentFunc type is an adapter to allow the use of ordinary
+// function as Segment mutator.
+type SegmentFunc func(context.Context, *ent.SegmentMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f SegmentFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.SegmentMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.SegmentMutation", m)
+}
+
+// The SegmentMembershipFunc type is an adapter to allow the use of ordinary
+// function as SegmentMembership mutator.
+type SegmentMembershipFunc func(context.Context, *ent.SegmentMembershipMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f SegmentMembershipFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.SegmentMembershipMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.SegmentMembershipMutation", m)
+}
+
 // The SyncLogFunc type is an adapter to allow the use of ordinary
 // function as SyncLog mutator.
 type SyncLogFunc func(context.Context, *ent.SyncLogMutation) (ent.Value, error)

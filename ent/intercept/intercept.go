@@ -20,6 +20,9 @@ import (
 	"github.com/rapportcrm/rapport/ent/organizationmember"
 	"github.com/rapportcrm/rapport/ent/outboxevent"
 	"github.com/rapportcrm/rapport/ent/predicate"
+	"github.com/rapportcrm/rapport/ent/scorerun"
+	"github.com/rapportcrm/rapport/ent/segment"
+	"github.com/rapportcrm/rapport/ent/segmentmembership"
 	"github.com/rapportcrm/rapport/ent/synclog"
 )
 
@@ -376,6 +379,87 @@ func (f TraverseOutboxEvent) Traverse(ctx context.Context, q ent.Query) error {
 	return fmt.Errorf("unexpected query type %T. expect *ent.OutboxEventQuery", q)
 }
 
+// The ScoreRunFunc type is an adapter to allow the use of ordinary function as a Querier.
+type ScoreRunFunc func(context.Context, *ent.ScoreRunQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f ScoreRunFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.ScoreRunQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.ScoreRunQuery", q)
+}
+
+// The TraverseScoreRun type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseScoreRun func(context.Context, *ent.ScoreRunQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseScoreRun) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseScoreRun) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.ScoreRunQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.ScoreRunQuery", q)
+}
+
+// The SegmentFunc type is an adapter to allow the use of ordinary function as a Querier.
+type SegmentFunc func(context.Context, *ent.SegmentQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f SegmentFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.SegmentQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.SegmentQuery", q)
+}
+
+// The TraverseSegment type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseSegment func(context.Context, *ent.SegmentQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseSegment) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseSegment) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.SegmentQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.SegmentQuery", q)
+}
+
+// The SegmentMembershipFunc type is an adapter to allow the use of ordinary function as a Querier.
+type SegmentMembershipFunc func(context.Context, *ent.SegmentMembershipQuery) (ent.Value, error)
+
+// Query calls f(ctx, q).
+func (f SegmentMembershipFunc) Query(ctx context.Context, q ent.Query) (ent.Value, error) {
+	if q, ok := q.(*ent.SegmentMembershipQuery); ok {
+		return f(ctx, q)
+	}
+	return nil, fmt.Errorf("unexpected query type %T. expect *ent.SegmentMembershipQuery", q)
+}
+
+// The TraverseSegmentMembership type is an adapter to allow the use of ordinary function as Traverser.
+type TraverseSegmentMembership func(context.Context, *ent.SegmentMembershipQuery) error
+
+// Intercept is a dummy implementation of Intercept that returns the next Querier in the pipeline.
+func (f TraverseSegmentMembership) Intercept(next ent.Querier) ent.Querier {
+	return next
+}
+
+// Traverse calls f(ctx, q).
+func (f TraverseSegmentMembership) Traverse(ctx context.Context, q ent.Query) error {
+	if q, ok := q.(*ent.SegmentMembershipQuery); ok {
+		return f(ctx, q)
+	}
+	return fmt.Errorf("unexpected query type %T. expect *ent.SegmentMembershipQuery", q)
+}
+
 // The SyncLogFunc type is an adapter to allow the use of ordinary function as a Querier.
 type SyncLogFunc func(context.Context, *ent.SyncLogQuery) (ent.Value, error)
 
@@ -428,6 +512,12 @@ func NewQuery(q ent.Query) (Query, error) {
 		return &query[*ent.OrganizationMemberQuery, predicate.OrganizationMember, organizationmember.OrderOption]{typ: ent.TypeOrganizationMember, tq: q}, nil
 	case *ent.OutboxEventQuery:
 		return &query[*ent.OutboxEventQuery, predicate.OutboxEvent, outboxevent.OrderOption]{typ: ent.TypeOutboxEvent, tq: q}, nil
+	case *ent.ScoreRunQuery:
+		return &query[*ent.ScoreRunQuery, predicate.ScoreRun, scorerun.OrderOption]{typ: ent.TypeScoreRun, tq: q}, nil
+	case *ent.SegmentQuery:
+		return &query[*ent.SegmentQuery, predicate.Segment, segment.OrderOption]{typ: ent.TypeSegment, tq: q}, nil
+	case *ent.SegmentMembershipQuery:
+		return &query[*ent.SegmentMembershipQuery, predicate.SegmentMembership, segmentmembership.OrderOption]{typ: ent.TypeSegmentMembership, tq: q}, nil
 	case *ent.SyncLogQuery:
 		return &query[*ent.SyncLogQuery, predicate.SyncLog, synclog.OrderOption]{typ: ent.TypeSyncLog, tq: q}, nil
 	default:

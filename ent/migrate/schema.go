@@ -170,6 +170,13 @@ var (
 		{Name: "engagement_score", Type: field.TypeInt, Nullable: true},
 		{Name: "churn_risk_score", Type: field.TypeInt, Nullable: true},
 		{Name: "lifetime_value", Type: field.TypeInt64, Default: 0},
+		{Name: "health_score", Type: field.TypeInt, Nullable: true},
+		{Name: "health_band", Type: field.TypeEnum, Nullable: true, Enums: []string{"HEALTHY", "AT_RISK", "UNHEALTHY"}},
+		{Name: "churn_risk_baseline", Type: field.TypeInt, Nullable: true},
+		{Name: "churn_risk_baseline_at", Type: field.TypeTime, Nullable: true},
+		{Name: "churn_risk_trend", Type: field.TypeInt, Nullable: true},
+		{Name: "score_components", Type: field.TypeJSON, Nullable: true},
+		{Name: "scores_computed_at", Type: field.TypeTime, Nullable: true},
 		{Name: "last_activity_at", Type: field.TypeTime, Nullable: true},
 		{Name: "activity_count_30d", Type: field.TypeInt, Default: 0},
 		{Name: "booking_count_30d", Type: field.TypeInt, Default: 0},
@@ -213,7 +220,7 @@ var (
 			{
 				Name:    "customerprofile_tenant_id_membership_status",
 				Unique:  false,
-				Columns: []*schema.Column{CustomerProfilesColumns[1], CustomerProfilesColumns[26]},
+				Columns: []*schema.Column{CustomerProfilesColumns[1], CustomerProfilesColumns[33]},
 			},
 		},
 	}
@@ -398,6 +405,103 @@ var (
 			},
 		},
 	}
+	// ScoreRunsColumns holds the columns for the "score_runs" table.
+	ScoreRunsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeUUID},
+		{Name: "tenant_id", Type: field.TypeUUID},
+		{Name: "started_at", Type: field.TypeTime},
+		{Name: "finished_at", Type: field.TypeTime},
+		{Name: "trigger", Type: field.TypeEnum, Enums: []string{"SCHEDULE", "MANUAL"}},
+		{Name: "profiles", Type: field.TypeInt},
+		{Name: "changed", Type: field.TypeInt},
+		{Name: "high_churn_crossings", Type: field.TypeInt},
+		{Name: "ltv_reference_cents", Type: field.TypeInt64},
+	}
+	// ScoreRunsTable holds the schema information for the "score_runs" table.
+	ScoreRunsTable = &schema.Table{
+		Name:       "score_runs",
+		Columns:    ScoreRunsColumns,
+		PrimaryKey: []*schema.Column{ScoreRunsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "scorerun_tenant_id_started_at",
+				Unique:  false,
+				Columns: []*schema.Column{ScoreRunsColumns[1], ScoreRunsColumns[2]},
+			},
+		},
+	}
+	// SegmentsColumns holds the columns for the "segments" table.
+	SegmentsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeUUID},
+		{Name: "tenant_id", Type: field.TypeUUID},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "name", Type: field.TypeString, Size: 200},
+		{Name: "description", Type: field.TypeString, Nullable: true, Size: 2000},
+		{Name: "type", Type: field.TypeEnum, Enums: []string{"STATIC", "DYNAMIC", "SMART"}},
+		{Name: "model", Type: field.TypeEnum, Nullable: true, Enums: []string{"LIKELY_TO_CHURN_30D"}},
+		{Name: "rules", Type: field.TypeJSON, Nullable: true},
+		{Name: "active", Type: field.TypeBool, Default: true},
+		{Name: "member_count", Type: field.TypeInt, Default: 0},
+		{Name: "last_refreshed_at", Type: field.TypeTime, Nullable: true},
+		{Name: "last_refresh_ms", Type: field.TypeInt, Nullable: true},
+		{Name: "messaging_synced_at", Type: field.TypeTime, Nullable: true},
+		{Name: "created_by", Type: field.TypeString, Size: 255, Default: ""},
+	}
+	// SegmentsTable holds the schema information for the "segments" table.
+	SegmentsTable = &schema.Table{
+		Name:       "segments",
+		Columns:    SegmentsColumns,
+		PrimaryKey: []*schema.Column{SegmentsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "segment_tenant_id_name",
+				Unique:  true,
+				Columns: []*schema.Column{SegmentsColumns[1], SegmentsColumns[4]},
+			},
+		},
+	}
+	// SegmentMembershipsColumns holds the columns for the "segment_memberships" table.
+	SegmentMembershipsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt64, Increment: true},
+		{Name: "tenant_id", Type: field.TypeUUID},
+		{Name: "source", Type: field.TypeEnum, Enums: []string{"RULE", "MANUAL"}, Default: "RULE"},
+		{Name: "added_at", Type: field.TypeTime},
+		{Name: "customer_id", Type: field.TypeUUID},
+		{Name: "segment_id", Type: field.TypeUUID},
+	}
+	// SegmentMembershipsTable holds the schema information for the "segment_memberships" table.
+	SegmentMembershipsTable = &schema.Table{
+		Name:       "segment_memberships",
+		Columns:    SegmentMembershipsColumns,
+		PrimaryKey: []*schema.Column{SegmentMembershipsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "segment_memberships_customer_profiles_segment_memberships",
+				Columns:    []*schema.Column{SegmentMembershipsColumns[4]},
+				RefColumns: []*schema.Column{CustomerProfilesColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+			{
+				Symbol:     "segment_memberships_segments_memberships",
+				Columns:    []*schema.Column{SegmentMembershipsColumns[5]},
+				RefColumns: []*schema.Column{SegmentsColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "segmentmembership_segment_id_customer_id",
+				Unique:  true,
+				Columns: []*schema.Column{SegmentMembershipsColumns[5], SegmentMembershipsColumns[4]},
+			},
+			{
+				Name:    "segmentmembership_customer_id",
+				Unique:  false,
+				Columns: []*schema.Column{SegmentMembershipsColumns[4]},
+			},
+		},
+	}
 	// SyncLogsColumns holds the columns for the "sync_logs" table.
 	SyncLogsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeUUID},
@@ -442,6 +546,9 @@ var (
 		OrganizationsTable,
 		OrganizationMembersTable,
 		OutboxEventsTable,
+		ScoreRunsTable,
+		SegmentsTable,
+		SegmentMembershipsTable,
 		SyncLogsTable,
 	}
 )
@@ -460,4 +567,6 @@ func init() {
 	OutboxEventsTable.Annotation = &entsql.Annotation{
 		Table: "outbox_events",
 	}
+	SegmentMembershipsTable.ForeignKeys[0].RefTable = CustomerProfilesTable
+	SegmentMembershipsTable.ForeignKeys[1].RefTable = SegmentsTable
 }

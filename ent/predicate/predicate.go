@@ -39,5 +39,14 @@ type OrganizationMember func(*sql.Selector)
 // OutboxEvent is the predicate function for outboxevent builders.
 type OutboxEvent func(*sql.Selector)
 
+// ScoreRun is the predicate function for scorerun builders.
+type ScoreRun func(*sql.Selector)
+
+// Segment is the predicate function for segment builders.
+type Segment func(*sql.Selector)
+
+// SegmentMembership is the predicate function for segmentmembership builders.
+type SegmentMembership func(*sql.Selector)
+
 // SyncLog is the predicate function for synclog builders.
 type SyncLog func(*sql.Selector)

@@ -19,6 +19,9 @@ import (
 	"github.com/rapportcrm/rapport/ent/outboxevent"
 	"github.com/rapportcrm/rapport/ent/schema"
 	"github.com/rapportcrm/rapport/ent/schematype"
+	"github.com/rapportcrm/rapport/ent/scorerun"
+	"github.com/rapportcrm/rapport/ent/segment"
+	"github.com/rapportcrm/rapport/ent/segmentmembership"
 	"github.com/rapportcrm/rapport/ent/synclog"
 )
 
@@ -395,48 +398,84 @@ func init() {
 	customerprofileDescLifetimeValue := customerprofileFields[15].Descriptor()
 	// customerprofile.DefaultLifetimeValue holds the default value on creation for the lifetime_value field.
 	customerprofile.DefaultLifetimeValue = customerprofileDescLifetimeValue.Default.(int64)
+	// customerprofileDescHealthScore is the schema descriptor for health_score field.
+	customerprofileDescHealthScore := customerprofileFields[16].Descriptor()
+	// customerprofile.HealthScoreValidator is a validator for the "health_score" field. It is called by the builders before save.
+	customerprofile.HealthScoreValidator = func() func(int) error {
+		validators := customerprofileDescHealthScore.Validators
+		fns := [...]func(int) error{
+			validators[0].(func(int) error),
+			validators[1].(func(int) error),
+		}
+		return func(health_score int) error {
+			for _, fn := range fns {
+				if err := fn(health_score); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// customerprofileDescChurnRiskTrend is the schema descriptor for churn_risk_trend field.
+	customerprofileDescChurnRiskTrend := customerprofileFields[20].Descriptor()
+	// customerprofile.ChurnRiskTrendValidator is a validator for the "churn_risk_trend" field. It is called by the builders before save.
+	customerprofile.ChurnRiskTrendValidator = func() func(int) error {
+		validators := customerprofileDescChurnRiskTrend.Validators
+		fns := [...]func(int) error{
+			validators[0].(func(int) error),
+			validators[1].(func(int) error),
+		}
+		return func(churn_risk_trend int) error {
+			for _, fn := range fns {
+				if err := fn(churn_risk_trend); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
 	// customerprofileDescActivityCount30d is the schema descriptor for activity_count_30d field.
-	customerprofileDescActivityCount30d := customerprofileFields[17].Descriptor()
+	customerprofileDescActivityCount30d := customerprofileFields[24].Descriptor()
 	// customerprofile.DefaultActivityCount30d holds the default value on creation for the activity_count_30d field.
 	customerprofile.DefaultActivityCount30d = customerprofileDescActivityCount30d.Default.(int)
 	// customerprofile.ActivityCount30dValidator is a validator for the "activity_count_30d" field. It is called by the builders before save.
 	customerprofile.ActivityCount30dValidator = customerprofileDescActivityCount30d.Validators[0].(func(int) error)
 	// customerprofileDescBookingCount30d is the schema descriptor for booking_count_30d field.
-	customerprofileDescBookingCount30d := customerprofileFields[18].Descriptor()
+	customerprofileDescBookingCount30d := customerprofileFields[25].Descriptor()
 	// customerprofile.DefaultBookingCount30d holds the default value on creation for the booking_count_30d field.
 	customerprofile.DefaultBookingCount30d = customerprofileDescBookingCount30d.Default.(int)
 	// customerprofile.BookingCount30dValidator is a validator for the "booking_count_30d" field. It is called by the builders before save.
 	customerprofile.BookingCount30dValidator = customerprofileDescBookingCount30d.Validators[0].(func(int) error)
 	// customerprofileDescHomeClubID is the schema descriptor for home_club_id field.
-	customerprofileDescHomeClubID := customerprofileFields[20].Descriptor()
+	customerprofileDescHomeClubID := customerprofileFields[27].Descriptor()
 	// customerprofile.HomeClubIDValidator is a validator for the "home_club_id" field. It is called by the builders before save.
 	customerprofile.HomeClubIDValidator = customerprofileDescHomeClubID.Validators[0].(func(string) error)
 	// customerprofileDescMembershipTier is the schema descriptor for membership_tier field.
-	customerprofileDescMembershipTier := customerprofileFields[21].Descriptor()
+	customerprofileDescMembershipTier := customerprofileFields[28].Descriptor()
 	// customerprofile.MembershipTierValidator is a validator for the "membership_tier" field. It is called by the builders before save.
 	customerprofile.MembershipTierValidator = customerprofileDescMembershipTier.Validators[0].(func(string) error)
 	// customerprofileDescMembershipStatus is the schema descriptor for membership_status field.
-	customerprofileDescMembershipStatus := customerprofileFields[22].Descriptor()
+	customerprofileDescMembershipStatus := customerprofileFields[29].Descriptor()
 	// customerprofile.MembershipStatusValidator is a validator for the "membership_status" field. It is called by the builders before save.
 	customerprofile.MembershipStatusValidator = customerprofileDescMembershipStatus.Validators[0].(func(string) error)
 	// customerprofileDescEmailOptIn is the schema descriptor for email_opt_in field.
-	customerprofileDescEmailOptIn := customerprofileFields[23].Descriptor()
+	customerprofileDescEmailOptIn := customerprofileFields[30].Descriptor()
 	// customerprofile.DefaultEmailOptIn holds the default value on creation for the email_opt_in field.
 	customerprofile.DefaultEmailOptIn = customerprofileDescEmailOptIn.Default.(bool)
 	// customerprofileDescSmsOptIn is the schema descriptor for sms_opt_in field.
-	customerprofileDescSmsOptIn := customerprofileFields[24].Descriptor()
+	customerprofileDescSmsOptIn := customerprofileFields[31].Descriptor()
 	// customerprofile.DefaultSmsOptIn holds the default value on creation for the sms_opt_in field.
 	customerprofile.DefaultSmsOptIn = customerprofileDescSmsOptIn.Default.(bool)
 	// customerprofileDescPushOptIn is the schema descriptor for push_opt_in field.
-	customerprofileDescPushOptIn := customerprofileFields[25].Descriptor()
+	customerprofileDescPushOptIn := customerprofileFields[32].Descriptor()
 	// customerprofile.DefaultPushOptIn holds the default value on creation for the push_opt_in field.
 	customerprofile.DefaultPushOptIn = customerprofileDescPushOptIn.Default.(bool)
 	// customerprofileDescWhatsappOptIn is the schema descriptor for whatsapp_opt_in field.
-	customerprofileDescWhatsappOptIn := customerprofileFields[26].Descriptor()
+	customerprofileDescWhatsappOptIn := customerprofileFields[33].Descriptor()
 	// customerprofile.DefaultWhatsappOptIn holds the default value on creation for the whatsapp_opt_in field.
 	customerprofile.DefaultWhatsappOptIn = customerprofileDescWhatsappOptIn.Default.(bool)
 	// customerprofileDescSearchText is the schema descriptor for search_text field.
-	customerprofileDescSearchText := customerprofileFields[28].Descriptor()
+	customerprofileDescSearchText := customerprofileFields[35].Descriptor()
 	// customerprofile.DefaultSearchText holds the default value on creation for the search_text field.
 	customerprofile.DefaultSearchText = customerprofileDescSearchText.Default.(string)
 	// customerprofileDescID is the schema descriptor for id field.
@@ -723,6 +762,105 @@ func init() {
 	outboxeventDescID := outboxeventMixinFields0[0].Descriptor()
 	// outboxevent.DefaultID holds the default value on creation for the id field.
 	outboxevent.DefaultID = outboxeventDescID.Default.(func() uuid.UUID)
+	scorerunMixin := schema.ScoreRun{}.Mixin()
+	scorerunMixinHooks1 := scorerunMixin[1].Hooks()
+	scorerun.Hooks[0] = scorerunMixinHooks1[0]
+	scorerunMixinInters1 := scorerunMixin[1].Interceptors()
+	scorerun.Interceptors[0] = scorerunMixinInters1[0]
+	scorerunMixinFields0 := scorerunMixin[0].Fields()
+	_ = scorerunMixinFields0
+	scorerunFields := schema.ScoreRun{}.Fields()
+	_ = scorerunFields
+	// scorerunDescProfiles is the schema descriptor for profiles field.
+	scorerunDescProfiles := scorerunFields[3].Descriptor()
+	// scorerun.ProfilesValidator is a validator for the "profiles" field. It is called by the builders before save.
+	scorerun.ProfilesValidator = scorerunDescProfiles.Validators[0].(func(int) error)
+	// scorerunDescChanged is the schema descriptor for changed field.
+	scorerunDescChanged := scorerunFields[4].Descriptor()
+	// scorerun.ChangedValidator is a validator for the "changed" field. It is called by the builders before save.
+	scorerun.ChangedValidator = scorerunDescChanged.Validators[0].(func(int) error)
+	// scorerunDescHighChurnCrossings is the schema descriptor for high_churn_crossings field.
+	scorerunDescHighChurnCrossings := scorerunFields[5].Descriptor()
+	// scorerun.HighChurnCrossingsValidator is a validator for the "high_churn_crossings" field. It is called by the builders before save.
+	scorerun.HighChurnCrossingsValidator = scorerunDescHighChurnCrossings.Validators[0].(func(int) error)
+	// scorerunDescID is the schema descriptor for id field.
+	scorerunDescID := scorerunMixinFields0[0].Descriptor()
+	// scorerun.DefaultID holds the default value on creation for the id field.
+	scorerun.DefaultID = scorerunDescID.Default.(func() uuid.UUID)
+	segmentMixin := schema.Segment{}.Mixin()
+	segmentMixinHooks1 := segmentMixin[1].Hooks()
+	segment.Hooks[0] = segmentMixinHooks1[0]
+	segmentMixinInters1 := segmentMixin[1].Interceptors()
+	segment.Interceptors[0] = segmentMixinInters1[0]
+	segmentMixinFields0 := segmentMixin[0].Fields()
+	_ = segmentMixinFields0
+	segmentMixinFields2 := segmentMixin[2].Fields()
+	_ = segmentMixinFields2
+	segmentFields := schema.Segment{}.Fields()
+	_ = segmentFields
+	// segmentDescCreatedAt is the schema descriptor for created_at field.
+	segmentDescCreatedAt := segmentMixinFields2[0].Descriptor()
+	// segment.DefaultCreatedAt holds the default value on creation for the created_at field.
+	segment.DefaultCreatedAt = segmentDescCreatedAt.Default.(func() time.Time)
+	// segmentDescUpdatedAt is the schema descriptor for updated_at field.
+	segmentDescUpdatedAt := segmentMixinFields2[1].Descriptor()
+	// segment.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	segment.DefaultUpdatedAt = segmentDescUpdatedAt.Default.(func() time.Time)
+	// segment.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	segment.UpdateDefaultUpdatedAt = segmentDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// segmentDescName is the schema descriptor for name field.
+	segmentDescName := segmentFields[0].Descriptor()
+	// segment.NameValidator is a validator for the "name" field. It is called by the builders before save.
+	segment.NameValidator = func() func(string) error {
+		validators := segmentDescName.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(name string) error {
+			for _, fn := range fns {
+				if err := fn(name); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// segmentDescDescription is the schema descriptor for description field.
+	segmentDescDescription := segmentFields[1].Descriptor()
+	// segment.DescriptionValidator is a validator for the "description" field. It is called by the builders before save.
+	segment.DescriptionValidator = segmentDescDescription.Validators[0].(func(string) error)
+	// segmentDescActive is the schema descriptor for active field.
+	segmentDescActive := segmentFields[5].Descriptor()
+	// segment.DefaultActive holds the default value on creation for the active field.
+	segment.DefaultActive = segmentDescActive.Default.(bool)
+	// segmentDescMemberCount is the schema descriptor for member_count field.
+	segmentDescMemberCount := segmentFields[6].Descriptor()
+	// segment.DefaultMemberCount holds the default value on creation for the member_count field.
+	segment.DefaultMemberCount = segmentDescMemberCount.Default.(int)
+	// segment.MemberCountValidator is a validator for the "member_count" field. It is called by the builders before save.
+	segment.MemberCountValidator = segmentDescMemberCount.Validators[0].(func(int) error)
+	// segmentDescCreatedBy is the schema descriptor for created_by field.
+	segmentDescCreatedBy := segmentFields[10].Descriptor()
+	// segment.DefaultCreatedBy holds the default value on creation for the created_by field.
+	segment.DefaultCreatedBy = segmentDescCreatedBy.Default.(string)
+	// segment.CreatedByValidator is a validator for the "created_by" field. It is called by the builders before save.
+	segment.CreatedByValidator = segmentDescCreatedBy.Validators[0].(func(string) error)
+	// segmentDescID is the schema descriptor for id field.
+	segmentDescID := segmentMixinFields0[0].Descriptor()
+	// segment.DefaultID holds the default value on creation for the id field.
+	segment.DefaultID = segmentDescID.Default.(func() uuid.UUID)
+	segmentmembershipMixin := schema.SegmentMembership{}.Mixin()
+	segmentmembershipMixinHooks0 := segmentmembershipMixin[0].Hooks()
+	segmentmembership.Hooks[0] = segmentmembershipMixinHooks0[0]
+	segmentmembershipMixinInters0 := segmentmembershipMixin[0].Interceptors()
+	segmentmembership.Interceptors[0] = segmentmembershipMixinInters0[0]
+	segmentmembershipFields := schema.SegmentMembership{}.Fields()
+	_ = segmentmembershipFields
+	// segmentmembershipDescAddedAt is the schema descriptor for added_at field.
+	segmentmembershipDescAddedAt := segmentmembershipFields[4].Descriptor()
+	// segmentmembership.DefaultAddedAt holds the default value on creation for the added_at field.
+	segmentmembership.DefaultAddedAt = segmentmembershipDescAddedAt.Default.(func() time.Time)
 	synclogMixin := schema.SyncLog{}.Mixin()
 	synclogMixinHooks1 := synclogMixin[1].Hooks()
 	synclog.Hooks[0] = synclogMixinHooks1[0]

@@ -67,6 +67,22 @@ func (CustomerProfile) Fields() []ent.Field {
 			Annotations(orderBy("CHURN_RISK_SCORE")),
 		field.Int64("lifetime_value").Default(0).Comment("cents").
 			Annotations(orderBy("LIFETIME_VALUE")),
+		field.Int("health_score").Optional().Nillable().Min(0).Max(100).
+			Annotations(orderBy("HEALTH_SCORE")),
+		field.Enum("health_band").Values("HEALTHY", "AT_RISK", "UNHEALTHY").Optional().Nillable().
+			Annotations(entgql.Type("HealthBand")),
+		// churn_risk_baseline is the churn risk as it stood at the start of
+		// the current week; the trend (score minus baseline) is what the
+		// "likely to churn" smart segment reads.
+		field.Int("churn_risk_baseline").Optional().Nillable().
+			Annotations(entgql.Skip(entgql.SkipAll)),
+		field.Time("churn_risk_baseline_at").Optional().Nillable().
+			Annotations(entgql.Skip(entgql.SkipAll)),
+		field.Int("churn_risk_trend").Optional().Nillable().Min(-100).Max(100).
+			Comment("churn risk minus its weekly baseline"),
+		field.JSON("score_components", schematype.ScoreComponents{}).Optional().
+			Annotations(entgql.Skip(entgql.SkipAll)),
+		field.Time("scores_computed_at").Optional().Nillable(),
 
 		// Activity metrics.
 		field.Time("last_activity_at").Optional().Nillable().
@@ -116,6 +132,9 @@ func (CustomerProfile) Edges() []ent.Edge {
 		// The timeline is read through customer.timeline, which adds the
 		// category, type and time filters.
 		edge.To("activities", Activity.Type).
+			Annotations(entgql.Skip(entgql.SkipAll), entsql.OnDelete(entsql.Cascade)),
+		// Segment memberships are read through customer.segments.
+		edge.To("segment_memberships", SegmentMembership.Type).
 			Annotations(entgql.Skip(entgql.SkipAll), entsql.OnDelete(entsql.Cascade)),
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/rapportcrm/rapport/ent/activity"
 	"github.com/rapportcrm/rapport/ent/customerprofile"
 	"github.com/rapportcrm/rapport/ent/schematype"
+	"github.com/rapportcrm/rapport/ent/segment"
 )
 
 // An interaction staff log by hand (the CRM suite's call, e-mail, meeting or
@@ -82,6 +83,19 @@ type CreateCustomerInput struct {
 	Attributes map[string]any `json:"attributes,omitempty"`
 }
 
+type CreateSegmentInput struct {
+	Name        string  `json:"name"`
+	Description *string `json:"description,omitempty"`
+	// Defaults to DYNAMIC when rules are given, STATIC otherwise, SMART when model is.
+	Type       *segment.Type          `json:"type,omitempty"`
+	Combinator *schematype.Combinator `json:"combinator,omitempty"`
+	Rules      []*schematype.Rule     `json:"rules,omitempty"`
+	// SMART segments: the model that picks the members.
+	Model *segment.Model `json:"model,omitempty"`
+	// STATIC segments: the first members.
+	CustomerIDs []uuid.UUID `json:"customerIDs,omitempty"`
+}
+
 // The answer of resolveCustomer. customer is null when no key matched.
 type CustomerResolution struct {
 	Customer  *ent.CustomerProfile `json:"customer,omitempty"`
@@ -93,6 +107,24 @@ type CustomerResolution struct {
 	Conflicts []*ent.CustomerProfile `json:"conflicts"`
 }
 
+// A profile's scores and why they are what they are.
+type CustomerScores struct {
+	// Engagement 0–100: recency 30, frequency 25, monetary 20, breadth 15, depth 10.
+	Engagement *int `json:"engagement,omitempty"`
+	// Churn risk 0–100: activity decline 35, payment issues 25, engagement drop 20, tier downgrade 10, complaints 10.
+	ChurnRisk *int `json:"churnRisk,omitempty"`
+	// Change in churn risk since its weekly baseline.
+	ChurnRiskTrend *int `json:"churnRiskTrend,omitempty"`
+	// Health 0–100: usage 40, engagement 30, financial 30.
+	Health *int                        `json:"health,omitempty"`
+	Band   *customerprofile.HealthBand `json:"band,omitempty"`
+	// What staff should do for the profile's band.
+	RecommendedActions []string                    `json:"recommendedActions"`
+	Components         *schematype.ScoreComponents `json:"components"`
+	// When the scores were last computed; null if never.
+	ComputedAt *time.Time `json:"computedAt,omitempty"`
+}
+
 type DeleteCustomerNotePayload struct {
 	DeletedID uuid.UUID `json:"deletedID"`
 }
@@ -101,9 +133,110 @@ type DeleteCustomerPayload struct {
 	DeletedID uuid.UUID `json:"deletedID"`
 }
 
+type DeleteSegmentPayload struct {
+	DeletedID uuid.UUID `json:"deletedID"`
+}
+
 type MergeCustomersPayload struct {
 	Survivor    *ent.CustomerProfile `json:"survivor"`
 	MergeRecord *ent.MergeRecord     `json:"mergeRecord"`
+}
+
+// The outcome of a recompute.
+type RecomputeScoresPayload struct {
+	// Profiles scored.
+	Profiles int `json:"profiles"`
+	// Profiles whose scores changed.
+	Changed int `json:"changed"`
+	// Profiles whose churn risk rose above 80 (each produced crm.churn.risk.high).
+	HighChurnCrossings int `json:"highChurnCrossings"`
+	// Set when one profile was recomputed.
+	Customer *ent.CustomerProfile `json:"customer,omitempty"`
+	// Set for a full recompute.
+	Run *ent.ScoreRun `json:"run,omitempty"`
+}
+
+// The answer of segment.explain.
+type SegmentExplanation struct {
+	Customer *ent.CustomerProfile `json:"customer"`
+	// Whether the customer matches the rules now.
+	Matches bool `json:"matches"`
+	// Whether the customer is a stored member (differs from matches until the next refresh).
+	Member bool `json:"member"`
+	// Every node of the rule tree in order, the root group first.
+	Nodes []*SegmentExplanationNode `json:"nodes"`
+}
+
+// One node of an explanation.
+type SegmentExplanationNode struct {
+	// Where the node sits, e.g. rules[1].rules[0]; the root is "rules".
+	Path string `json:"path"`
+	// Set for groups.
+	Combinator *schematype.Combinator `json:"combinator,omitempty"`
+	Field      *string                `json:"field,omitempty"`
+	Operator   *schematype.Operator   `json:"operator,omitempty"`
+	// The value the rule compares with.
+	Expected any `json:"expected,omitempty"`
+	// The profile's value of the field (for behaviour: the count or the last time).
+	Actual any  `json:"actual,omitempty"`
+	Result bool `json:"result"`
+}
+
+// A field rules can use.
+type SegmentField struct {
+	// The name in rules, e.g. bookingCount30d, or a pattern such as attributes.<key>.
+	Name      string                `json:"name"`
+	Type      SegmentFieldType      `json:"type"`
+	Operators []schematype.Operator `json:"operators"`
+	// The allowed values of an ENUM field.
+	Values      []string `json:"values,omitempty"`
+	Description string   `json:"description"`
+}
+
+// Customers to add to or remove from a STATIC segment: by id, by the profiles a
+// search matches, or by e-mail (a list, or CSV text whose e-mail column — or
+// only column — holds them).
+type SegmentMembersInput struct {
+	SegmentID   uuid.UUID   `json:"segmentID"`
+	CustomerIDs []uuid.UUID `json:"customerIDs,omitempty"`
+	Search      *string     `json:"search,omitempty"`
+	Emails      []string    `json:"emails,omitempty"`
+	CSV         *string     `json:"csv,omitempty"`
+}
+
+// The outcome of a change to a static segment's members.
+type SegmentMembersPayload struct {
+	Segment *ent.Segment `json:"segment"`
+	// Customers added (or removed).
+	Changed int `json:"changed"`
+	// Customers that already were (or were not) members.
+	Unchanged int `json:"unchanged"`
+	// Identifiers (ids or e-mails) that matched no profile.
+	NotFound []string `json:"notFound"`
+}
+
+// A change of a segment's membership.
+type SegmentMembershipChange struct {
+	Segment     *ent.Segment `json:"segment"`
+	AddedIDs    []uuid.UUID  `json:"addedIDs"`
+	RemovedIDs  []uuid.UUID  `json:"removedIDs"`
+	MemberCount int          `json:"memberCount"`
+}
+
+// A preview of rules: how many profiles match and the first of them.
+type SegmentPreview struct {
+	Count int `json:"count"`
+	// The first matching profiles, newest first.
+	Members []*ent.CustomerProfile `json:"members"`
+}
+
+// The membership handed to the Messaging service.
+type SegmentSyncPayload struct {
+	Segment *ent.Segment `json:"segment"`
+	// Members with a Messaging contact id, sent in crm.segment.membership.synced.
+	Contacts int `json:"contacts"`
+	// Members without a Messaging contact id (they cannot receive messages yet).
+	Skipped int `json:"skipped"`
 }
 
 type Subscription struct {
@@ -146,6 +279,15 @@ type UpdateCustomerInput struct {
 type UpdateCustomerNoteInput struct {
 	Body   *string `json:"body,omitempty"`
 	Pinned *bool   `json:"pinned,omitempty"`
+}
+
+type UpdateSegmentInput struct {
+	Name        *string                    `json:"name,omitempty"`
+	Description graphql.Omittable[*string] `json:"description,omitempty"`
+	Combinator  *schematype.Combinator     `json:"combinator,omitempty"`
+	// Replaces the rules (DYNAMIC segments); the segment is refreshed.
+	Rules  []*schematype.Rule `json:"rules,omitempty"`
+	Active *bool              `json:"active,omitempty"`
 }
 
 // The authenticated caller and the organization the token is for.
@@ -286,6 +428,76 @@ func (e *Scope) UnmarshalJSON(b []byte) error {
 }
 
 func (e Scope) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// The type of value a segment field holds, which decides its operators.
+type SegmentFieldType string
+
+const (
+	SegmentFieldTypeString  SegmentFieldType = "STRING"
+	SegmentFieldTypeNumber  SegmentFieldType = "NUMBER"
+	SegmentFieldTypeBoolean SegmentFieldType = "BOOLEAN"
+	SegmentFieldTypeTime    SegmentFieldType = "TIME"
+	SegmentFieldTypeEnum    SegmentFieldType = "ENUM"
+	SegmentFieldTypeTags    SegmentFieldType = "TAGS"
+	// custom attributes.<key>: compared as the value's JSON type
+	SegmentFieldTypeAttribute SegmentFieldType = "ATTRIBUTE"
+	// behaviour: activity.<TYPE or CATEGORY>.count.<D>d (a count) or activity.<TYPE or CATEGORY>.last (a time)
+	SegmentFieldTypeBehaviour SegmentFieldType = "BEHAVIOUR"
+)
+
+var AllSegmentFieldType = []SegmentFieldType{
+	SegmentFieldTypeString,
+	SegmentFieldTypeNumber,
+	SegmentFieldTypeBoolean,
+	SegmentFieldTypeTime,
+	SegmentFieldTypeEnum,
+	SegmentFieldTypeTags,
+	SegmentFieldTypeAttribute,
+	SegmentFieldTypeBehaviour,
+}
+
+func (e SegmentFieldType) IsValid() bool {
+	switch e {
+	case SegmentFieldTypeString, SegmentFieldTypeNumber, SegmentFieldTypeBoolean, SegmentFieldTypeTime, SegmentFieldTypeEnum, SegmentFieldTypeTags, SegmentFieldTypeAttribute, SegmentFieldTypeBehaviour:
+		return true
+	}
+	return false
+}
+
+func (e SegmentFieldType) String() string {
+	return string(e)
+}
+
+func (e *SegmentFieldType) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = SegmentFieldType(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid SegmentFieldType", str)
+	}
+	return nil
+}
+
+func (e SegmentFieldType) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *SegmentFieldType) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e SegmentFieldType) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil
