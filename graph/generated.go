@@ -493,10 +493,12 @@ type ComplexityRoot struct {
 	}
 
 	SegmentMembershipChange struct {
-		AddedIDs    func(childComplexity int) int
-		MemberCount func(childComplexity int) int
-		RemovedIDs  func(childComplexity int) int
-		Segment     func(childComplexity int) int
+		AddedCount   func(childComplexity int) int
+		AddedIDs     func(childComplexity int) int
+		MemberCount  func(childComplexity int) int
+		RemovedCount func(childComplexity int) int
+		RemovedIDs   func(childComplexity int) int
+		Segment      func(childComplexity int) int
 	}
 
 	SegmentPreview struct {
@@ -2644,6 +2646,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.SegmentMembersPayload.Unchanged(childComplexity), true
 
+	case "SegmentMembershipChange.addedCount":
+		if e.ComplexityRoot.SegmentMembershipChange.AddedCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentMembershipChange.AddedCount(childComplexity), true
 	case "SegmentMembershipChange.addedIDs":
 		if e.ComplexityRoot.SegmentMembershipChange.AddedIDs == nil {
 			break
@@ -2656,6 +2664,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.SegmentMembershipChange.MemberCount(childComplexity), true
+	case "SegmentMembershipChange.removedCount":
+		if e.ComplexityRoot.SegmentMembershipChange.RemovedCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SegmentMembershipChange.RemovedCount(childComplexity), true
 	case "SegmentMembershipChange.removedIDs":
 		if e.ComplexityRoot.SegmentMembershipChange.RemovedIDs == nil {
 			break
@@ -3520,7 +3534,7 @@ extend type Segment {
   rules: [SegmentRule!]!
   "The whole definition in the spec's JSON shape: {name, combinator, rules}."
   definition: JSON!
-  "Members, most recently added first. Page size defaults to 50 and is capped at 500."
+  "Members, newest profiles first. Page size defaults to 50 and is capped at 500."
   members(first: Int, after: Cursor): CustomerConnection!
   """
   Why a customer is or is not in the segment: every condition and group with
@@ -3563,11 +3577,16 @@ type SegmentPreview {
   members: [Customer!]!
 }
 
-"A change of a segment's membership."
+"""
+A change of a segment's membership. The id lists carry at most 1,000 ids each;
+the counts are complete, and crm.segment.membership.changed carries every id.
+"""
 type SegmentMembershipChange {
   segment: Segment!
   addedIDs: [ID!]!
   removedIDs: [ID!]!
+  addedCount: Int!
+  removedCount: Int!
   memberCount: Int!
 }
 
@@ -4434,6 +4453,10 @@ func (ec *executionContext) childFields_SegmentMembershipChange(ctx context.Cont
 		return ec.fieldContext_SegmentMembershipChange_addedIDs(ctx, field)
 	case "removedIDs":
 		return ec.fieldContext_SegmentMembershipChange_removedIDs(ctx, field)
+	case "addedCount":
+		return ec.fieldContext_SegmentMembershipChange_addedCount(ctx, field)
+	case "removedCount":
+		return ec.fieldContext_SegmentMembershipChange_removedCount(ctx, field)
 	case "memberCount":
 		return ec.fieldContext_SegmentMembershipChange_memberCount(ctx, field)
 	}
@@ -14489,6 +14512,52 @@ func (ec *executionContext) fieldContext_SegmentMembershipChange_removedIDs(_ co
 	return graphql.NewScalarFieldContext("SegmentMembershipChange", field, false, false, errors.New("field of type ID does not have child fields"))
 }
 
+func (ec *executionContext) _SegmentMembershipChange_addedCount(ctx context.Context, field graphql.CollectedField, obj *model.SegmentMembershipChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentMembershipChange_addedCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AddedCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentMembershipChange_addedCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SegmentMembershipChange", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
+func (ec *executionContext) _SegmentMembershipChange_removedCount(ctx context.Context, field graphql.CollectedField, obj *model.SegmentMembershipChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SegmentMembershipChange_removedCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RemovedCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SegmentMembershipChange_removedCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SegmentMembershipChange", field, false, false, errors.New("field of type Int does not have child fields"))
+}
+
 func (ec *executionContext) _SegmentMembershipChange_memberCount(ctx context.Context, field graphql.CollectedField, obj *model.SegmentMembershipChange) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -24071,6 +24140,16 @@ func (ec *executionContext) _SegmentMembershipChange(ctx context.Context, sel as
 			}
 		case "removedIDs":
 			out.Values[i] = ec._SegmentMembershipChange_removedIDs(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "addedCount":
+			out.Values[i] = ec._SegmentMembershipChange_addedCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "removedCount":
+			out.Values[i] = ec._SegmentMembershipChange_removedCount(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}

@@ -12,6 +12,7 @@ import (
 	"github.com/rapportcrm/rapport/internal/apikey"
 	"github.com/rapportcrm/rapport/internal/customer"
 	"github.com/rapportcrm/rapport/internal/merge"
+	"github.com/rapportcrm/rapport/internal/segment"
 	"github.com/rapportcrm/rapport/internal/timeline"
 )
 
@@ -29,6 +30,7 @@ type Deps struct {
 	Timeline  *timeline.Service
 	APIKeys   *apikey.Service
 	Merges    *merge.Service
+	Segments  *segment.Service
 	Hub       Subscriber
 }
 
@@ -40,12 +42,13 @@ type Resolver struct {
 	timeline  *timeline.Service
 	apiKeys   *apikey.Service
 	merges    *merge.Service
+	segments  *segment.Service
 	hub       Subscriber
 }
 
 // New returns the root resolver.
 func New(d Deps) *Resolver {
-	return &Resolver{client: d.Client, dialect: d.Dialect, customers: d.Customers, timeline: d.Timeline, apiKeys: d.APIKeys, merges: d.Merges, hub: d.Hub}
+	return &Resolver{client: d.Client, dialect: d.Dialect, customers: d.Customers, timeline: d.Timeline, apiKeys: d.APIKeys, merges: d.Merges, segments: d.Segments, hub: d.Hub}
 }
 
 // customerOrNil loads a profile that may have been merged away or deleted.

@@ -7,7 +7,9 @@ package resolvers
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	segments "github.com/rapportcrm/rapport/internal/segment"
 	"strings"
 	"time"
 
@@ -52,7 +54,7 @@ func (r *customerResolver) Scores(ctx context.Context, obj *ent.CustomerProfile)
 
 // Segments is the resolver for the segments field.
 func (r *customerResolver) Segments(ctx context.Context, obj *ent.CustomerProfile) ([]*ent.Segment, error) {
-	panic(fmt.Errorf("not implemented: Segments - segments"))
+	return r.segments.OfCustomer(ctx, obj.ID)
 }
 
 // CustomerA is the resolver for the customerA field.
@@ -183,37 +185,70 @@ func (r *mutationResolver) RevokeAPIKey(ctx context.Context, id uuid.UUID) (*ent
 
 // CreateSegment is the resolver for the createSegment field.
 func (r *mutationResolver) CreateSegment(ctx context.Context, input model.CreateSegmentInput) (*ent.Segment, error) {
-	panic(fmt.Errorf("not implemented: CreateSegment - createSegment"))
+	return r.segments.Create(ctx, segments.CreateInput{Name: input.Name, Description: input.Description, Type: input.Type,
+		Combinator: combinatorOr(input.Combinator), Rules: input.Rules, Model: input.Model, CustomerIDs: input.CustomerIDs})
 }
 
 // UpdateSegment is the resolver for the updateSegment field.
 func (r *mutationResolver) UpdateSegment(ctx context.Context, id uuid.UUID, input model.UpdateSegmentInput) (*ent.Segment, error) {
-	panic(fmt.Errorf("not implemented: UpdateSegment - updateSegment"))
+	desc, setDesc := input.Description.ValueOK()
+	in := segments.UpdateInput{Name: input.Name, SetDescription: setDesc, Combinator: input.Combinator, Rules: input.Rules, Active: input.Active}
+	if setDesc {
+		in.Description = desc
+	}
+	return r.segments.Update(ctx, id, in)
 }
 
 // DeleteSegment is the resolver for the deleteSegment field.
 func (r *mutationResolver) DeleteSegment(ctx context.Context, id uuid.UUID) (*model.DeleteSegmentPayload, error) {
-	panic(fmt.Errorf("not implemented: DeleteSegment - deleteSegment"))
+	if err := r.segments.Delete(ctx, id); err != nil {
+		return nil, err
+	}
+	return &model.DeleteSegmentPayload{DeletedID: id}, nil
 }
 
 // RefreshSegment is the resolver for the refreshSegment field.
 func (r *mutationResolver) RefreshSegment(ctx context.Context, id uuid.UUID) (*model.SegmentMembershipChange, error) {
-	panic(fmt.Errorf("not implemented: RefreshSegment - refreshSegment"))
+	ch, err := r.segments.Refresh(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return r.membershipChange(ctx, ch)
 }
 
 // AddSegmentMembers is the resolver for the addSegmentMembers field.
 func (r *mutationResolver) AddSegmentMembers(ctx context.Context, input model.SegmentMembersInput) (*model.SegmentMembersPayload, error) {
-	panic(fmt.Errorf("not implemented: AddSegmentMembers - addSegmentMembers"))
+	in, err := r.membersInput(ctx, input)
+	if err != nil {
+		return nil, err
+	}
+	res, err := r.segments.AddMembers(ctx, in)
+	if err != nil {
+		return nil, err
+	}
+	return membersPayload(res), nil
 }
 
 // RemoveSegmentMembers is the resolver for the removeSegmentMembers field.
 func (r *mutationResolver) RemoveSegmentMembers(ctx context.Context, input model.SegmentMembersInput) (*model.SegmentMembersPayload, error) {
-	panic(fmt.Errorf("not implemented: RemoveSegmentMembers - removeSegmentMembers"))
+	in, err := r.membersInput(ctx, input)
+	if err != nil {
+		return nil, err
+	}
+	res, err := r.segments.RemoveMembers(ctx, in)
+	if err != nil {
+		return nil, err
+	}
+	return membersPayload(res), nil
 }
 
 // SyncSegmentToMessaging is the resolver for the syncSegmentToMessaging field.
 func (r *mutationResolver) SyncSegmentToMessaging(ctx context.Context, id uuid.UUID) (*model.SegmentSyncPayload, error) {
-	panic(fmt.Errorf("not implemented: SyncSegmentToMessaging - syncSegmentToMessaging"))
+	res, err := r.segments.SyncToMessaging(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return &model.SegmentSyncPayload{Segment: res.Segment, Contacts: res.Contacts, Skipped: res.Skipped}, nil
 }
 
 // RecomputeScores is the resolver for the recomputeScores field.
@@ -403,22 +438,51 @@ func (r *queryResolver) APIKeys(ctx context.Context) ([]*ent.ApiKey, error) {
 
 // Segments is the resolver for the segments field.
 func (r *queryResolver) Segments(ctx context.Context, first *int, after *entgql.Cursor[uuid.UUID], typeArg *segment.Type, search *string, orderBy *ent.SegmentOrder) (*ent.SegmentConnection, error) {
-	panic(fmt.Errorf("not implemented: Segments - segments"))
+	n, _, err := graph.PageSize(first, nil)
+	if err != nil {
+		return nil, err
+	}
+	q := r.client.Segment.Query()
+	if typeArg != nil {
+		q.Where(segment.TypeEQ(*typeArg))
+	}
+	if search != nil && strings.TrimSpace(*search) != "" {
+		q.Where(segment.NameContainsFold(strings.TrimSpace(*search)))
+	}
+	if orderBy == nil {
+		orderBy = &ent.SegmentOrder{Field: ent.SegmentOrderFieldName, Direction: entgql.OrderDirectionAsc}
+	}
+	return q.Paginate(withoutPageInfoCount(ctx), after, n, nil, nil, ent.WithSegmentOrder(orderBy))
 }
 
 // Segment is the resolver for the segment field.
 func (r *queryResolver) Segment(ctx context.Context, id uuid.UUID) (*ent.Segment, error) {
-	panic(fmt.Errorf("not implemented: Segment - segment"))
+	s, err := r.client.Segment.Get(ctx, id)
+	if ent.IsNotFound(err) {
+		return nil, nil
+	}
+	return s, err
 }
 
 // PreviewSegment is the resolver for the previewSegment field.
 func (r *queryResolver) PreviewSegment(ctx context.Context, combinator *schematype.Combinator, rules []*schematype.Rule, first *int) (*model.SegmentPreview, error) {
-	panic(fmt.Errorf("not implemented: PreviewSegment - previewSegment"))
+	n := 50
+	if first != nil {
+		if *first < 0 {
+			return nil, apperr.InvalidField("first", "must not be negative")
+		}
+		n = min(*first, graph.MaxPageSize)
+	}
+	count, members, err := r.segments.Preview(ctx, combinatorOr(combinator), rules, n)
+	if err != nil {
+		return nil, err
+	}
+	return &model.SegmentPreview{Count: count, Members: members}, nil
 }
 
 // SegmentFields is the resolver for the segmentFields field.
 func (r *queryResolver) SegmentFields(ctx context.Context) ([]*model.SegmentField, error) {
-	panic(fmt.Errorf("not implemented: SegmentFields - segmentFields"))
+	return segmentFields(), nil
 }
 
 // ScoreRuns is the resolver for the scoreRuns field.
@@ -428,27 +492,42 @@ func (r *queryResolver) ScoreRuns(ctx context.Context, first *int, after *entgql
 
 // Combinator is the resolver for the combinator field.
 func (r *segmentResolver) Combinator(ctx context.Context, obj *ent.Segment) (*schematype.Combinator, error) {
-	panic(fmt.Errorf("not implemented: Combinator - combinator"))
+	c, _ := segments.TopLevel(obj)
+	if c == "" {
+		return nil, nil
+	}
+	return &c, nil
 }
 
 // Rules is the resolver for the rules field.
 func (r *segmentResolver) Rules(ctx context.Context, obj *ent.Segment) ([]*schematype.Rule, error) {
-	panic(fmt.Errorf("not implemented: Rules - rules"))
+	_, rules := segments.TopLevel(obj)
+	return rules, nil
 }
 
 // Definition is the resolver for the definition field.
 func (r *segmentResolver) Definition(ctx context.Context, obj *ent.Segment) (any, error) {
-	panic(fmt.Errorf("not implemented: Definition - definition"))
+	return segments.Definition(obj), nil
 }
 
 // Members is the resolver for the members field.
 func (r *segmentResolver) Members(ctx context.Context, obj *ent.Segment, first *int, after *entgql.Cursor[uuid.UUID]) (*ent.CustomerConnection, error) {
-	panic(fmt.Errorf("not implemented: Members - members"))
+	n, _, err := graph.PageSize(first, nil)
+	if err != nil {
+		return nil, err
+	}
+	return r.client.CustomerProfile.Query().Where(segments.MembersPredicate(obj.ID)).
+		Paginate(withoutPageInfoCount(ctx), after, n, nil, nil,
+			ent.WithCustomerOrder([]*ent.CustomerOrder{{Field: ent.CustomerProfileOrderFieldCreatedAt, Direction: entgql.OrderDirectionDesc}}))
 }
 
 // Explain is the resolver for the explain field.
 func (r *segmentResolver) Explain(ctx context.Context, obj *ent.Segment, customerID uuid.UUID) (*model.SegmentExplanation, error) {
-	panic(fmt.Errorf("not implemented: Explain - explain"))
+	ex, err := r.segments.Explain(ctx, obj.ID, customerID)
+	if err != nil {
+		return nil, err
+	}
+	return explanation(ex), nil
 }
 
 // CustomerUpdated is the resolver for the customerUpdated field.
@@ -529,7 +608,43 @@ func (r *subscriptionResolver) TimelineUpdated(ctx context.Context, customerID u
 
 // SegmentMembershipChanged is the resolver for the segmentMembershipChanged field.
 func (r *subscriptionResolver) SegmentMembershipChanged(ctx context.Context, segmentID uuid.UUID) (<-chan *model.SegmentMembershipChange, error) {
-	panic(fmt.Errorf("not implemented: SegmentMembershipChanged - segmentMembershipChanged"))
+	tid, _ := tenancy.FromContext(ctx)
+	seg, err := r.client.Segment.Get(ctx, segmentID)
+	if ent.IsNotFound(err) {
+		return nil, apperr.New(apperr.NotFound, "segment %s not found", segmentID)
+	}
+	if err != nil {
+		return nil, err
+	}
+	msgs, cancel := r.hub.Subscribe(segments.Topic(tid, segmentID))
+	out := make(chan *model.SegmentMembershipChange, 1)
+	go func() {
+		defer close(out)
+		defer cancel()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case msg, ok := <-msgs:
+				if !ok {
+					return // dropped for falling behind
+				}
+				var l segments.LiveChange
+				if err := json.Unmarshal(msg, &l); err != nil || l.SegmentID != segmentID {
+					continue
+				}
+				if fresh, err := r.client.Segment.Get(ctx, segmentID); err == nil {
+					seg = fresh
+				}
+				select {
+				case out <- liveChange(seg, l):
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}()
+	return out, nil
 }
 
 // HasTags is the resolver for the hasTags field.

@@ -1,7 +1,6 @@
 package schematype
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"strconv"
@@ -67,8 +66,16 @@ func (o *Operator) UnmarshalGQL(v any) error {
 	return fmt.Errorf("%q is not an operator", s)
 }
 
-// MarshalGQL writes the GraphQL enum value.
-func (o Operator) MarshalGQL(w io.Writer) { io.WriteString(w, strconv.Quote(string(o))) }
+// MarshalGQL writes the GraphQL enum value; a group has none (null).
+func (o Operator) MarshalGQL(w io.Writer) { writeEnum(w, string(o)) }
+
+func writeEnum(w io.Writer, s string) {
+	if s == "" {
+		io.WriteString(w, "null")
+		return
+	}
+	io.WriteString(w, strconv.Quote(s))
+}
 
 // Combinator joins the rules of a group.
 type Combinator string
@@ -94,8 +101,8 @@ func (c *Combinator) UnmarshalGQL(v any) error {
 	return fmt.Errorf("%q is not a combinator (AND, OR, NOT)", s)
 }
 
-// MarshalGQL writes the GraphQL enum value.
-func (c Combinator) MarshalGQL(w io.Writer) { io.WriteString(w, strconv.Quote(string(c))) }
+// MarshalGQL writes the GraphQL enum value; a condition has none (null).
+func (c Combinator) MarshalGQL(w io.Writer) { writeEnum(w, string(c)) }
 
 // ScoreComponent is one weighted input of a score: its normalized value
 // (0–1), its weight and the points it contributed, with the raw figure it
@@ -115,18 +122,4 @@ type ScoreComponents struct {
 	Engagement []ScoreComponent `json:"engagement"`
 	ChurnRisk  []ScoreComponent `json:"churnRisk"`
 	Health     []ScoreComponent `json:"health"`
-}
-
-// Scan lets the components be read from a raw JSON column.
-func (c *ScoreComponents) Scan(v any) error {
-	switch b := v.(type) {
-	case nil:
-		*c = ScoreComponents{}
-		return nil
-	case []byte:
-		return json.Unmarshal(b, c)
-	case string:
-		return json.Unmarshal([]byte(b), c)
-	}
-	return fmt.Errorf("score components: cannot scan %T", v)
 }

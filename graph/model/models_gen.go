@@ -215,12 +215,15 @@ type SegmentMembersPayload struct {
 	NotFound []string `json:"notFound"`
 }
 
-// A change of a segment's membership.
+// A change of a segment's membership. The id lists carry at most 1,000 ids each;
+// the counts are complete, and crm.segment.membership.changed carries every id.
 type SegmentMembershipChange struct {
-	Segment     *ent.Segment `json:"segment"`
-	AddedIDs    []uuid.UUID  `json:"addedIDs"`
-	RemovedIDs  []uuid.UUID  `json:"removedIDs"`
-	MemberCount int          `json:"memberCount"`
+	Segment      *ent.Segment `json:"segment"`
+	AddedIDs     []uuid.UUID  `json:"addedIDs"`
+	RemovedIDs   []uuid.UUID  `json:"removedIDs"`
+	AddedCount   int          `json:"addedCount"`
+	RemovedCount int          `json:"removedCount"`
+	MemberCount  int          `json:"memberCount"`
 }
 
 // A preview of rules: how many profiles match and the first of them.

@@ -21,11 +21,13 @@ import (
 	"github.com/rapportcrm/rapport/internal/bus"
 	"github.com/rapportcrm/rapport/internal/customer"
 	"github.com/rapportcrm/rapport/internal/database"
+	"github.com/rapportcrm/rapport/internal/followup"
 	"github.com/rapportcrm/rapport/internal/ingest"
 	"github.com/rapportcrm/rapport/internal/merge"
 	"github.com/rapportcrm/rapport/internal/organization"
 	"github.com/rapportcrm/rapport/internal/outbox"
 	"github.com/rapportcrm/rapport/internal/pubsub"
+	"github.com/rapportcrm/rapport/internal/segment"
 	"github.com/rapportcrm/rapport/internal/timeline"
 	"github.com/rapportcrm/rapport/jobs"
 	"github.com/rapportcrm/rapport/resolvers"
@@ -42,6 +44,9 @@ type App struct {
 	Timeline  *timeline.Service
 	APIKeys   *apikey.Service
 	Ingest    *ingest.Pipeline
+	Segments  *segment.Service
+	// Followup rescores and re-segments profiles after they change.
+	Followup  *followup.Queue
 	hub       hub
 	redisHub  *pubsub.RedisHub
 	relay     *outbox.Relay
@@ -125,12 +130,19 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		a.Close(ctx)
 		return nil, err
 	}
-	a.Customers = customer.NewService(db.Client, db.Dialect, a.hub)
+	a.Segments = segment.NewService(db.Client, db.Dialect, a.hub, segment.OnOutbox(a.relay.Notify), segment.WithLogger(a.log))
+	a.Followup = followup.New(a.log, 200*time.Millisecond, 2000,
+		followup.Handler{Name: "segments", Fn: func(ctx context.Context, tenantID uuid.UUID, ids []uuid.UUID) error {
+			_, err := a.Segments.Reevaluate(ctx, tenantID, ids)
+			return err
+		}})
+	notifier := followup.Notifier{Next: a.hub, Queue: a.Followup}
+	a.Customers = customer.NewService(db.Client, db.Dialect, notifier)
 	orgs := organization.NewResolver(db.Client)
 	a.Timeline = timeline.NewService(db.Client, a.hub)
 	a.APIKeys = apikey.NewService(db.Client)
 	a.Ingest = ingest.New(ingest.Config{Client: db.Client, Dialect: db.Dialect, Orgs: orgs, Publisher: a.hub,
-		OutboxWritten: a.relay.Notify, Logger: a.log})
+		OutboxWritten: a.relay.Notify, ProfilesChanged: func(t uuid.UUID, ids []uuid.UUID) { a.Followup.Add(t, ids...) }, Logger: a.log})
 	if a.Redis != nil && !cfg.DisableConsumers {
 		// Several consumers per replica keep the database busy while one
 		// of them waits on Redis or decodes; each is a member of the group.
@@ -165,11 +177,15 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		a.Close(ctx)
 		return nil, err
 	}
+	if err := a.jobs.Add("segments-refresh", "37 * * * *", 50*time.Minute, jobs.RefreshSegments(db.Client, a.Segments, a.log)); err != nil {
+		a.Close(ctx)
+		return nil, err
+	}
 	metrics := graph.NewMetrics()
 	a.handler = graph.NewServer(graph.ServerConfig{
 		Resolvers: resolvers.New(resolvers.Deps{
 			Client: db.Client, Dialect: db.Dialect, Customers: a.Customers, Timeline: a.Timeline, APIKeys: a.APIKeys,
-			Merges: merge.NewService(db.Client, db.Dialect, a.hub), Hub: a.hub,
+			Merges: merge.NewService(db.Client, db.Dialect, notifier), Segments: a.Segments, Hub: a.hub,
 		}),
 		APIKeys:        a.APIKeys,
 		Events:         a.Ingest,
@@ -271,6 +287,7 @@ func (a *App) startBackground() {
 	if a.relay != nil && !a.cfg.DisableConsumers {
 		run("outbox", a.relay.Run)
 	}
+	run("followup", a.Followup.Run)
 	for _, c := range a.consumers {
 		run("events", c.Run)
 	}

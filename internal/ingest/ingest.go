@@ -78,6 +78,10 @@ type Config struct {
 	// OutboxWritten is called after a commit that wrote produced events, to
 	// wake the relay; may be nil.
 	OutboxWritten func()
+	// ProfilesChanged is called after a commit with the profiles the batch
+	// created or changed (rescoring and segment follow-up); may be nil. It
+	// must not block.
+	ProfilesChanged func(tenantID uuid.UUID, ids []uuid.UUID)
 	// Now is the clock (UTC); defaults to time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger

@@ -571,6 +571,18 @@ func (p *Pipeline) afterCommit(ctx context.Context, post *postCommit) {
 	if post.outbox && p.cfg.OutboxWritten != nil {
 		p.cfg.OutboxWritten()
 	}
+	if p.cfg.ProfilesChanged != nil {
+		ids := make([]uuid.UUID, 0, len(post.changed)+len(post.activities))
+		for id := range post.changed {
+			ids = append(ids, id)
+		}
+		for _, a := range post.activities {
+			if !post.changed[a.CustomerID] {
+				ids = append(ids, a.CustomerID)
+			}
+		}
+		p.cfg.ProfilesChanged(post.tenantID, ids)
+	}
 	if p.cfg.Publisher == nil {
 		return
 	}

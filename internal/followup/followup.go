@@ -1,0 +1,138 @@
+// Package followup runs the work that follows a change to profiles, after
+// the change is committed: rescoring them and re-deciding their segment
+// memberships. Changed profile ids are collected and coalesced for a short
+// moment, then handed to each handler per organization in batches, off the
+// path of the writer that changed them, so ingestion never waits for it.
+// A follow-up lost to a crash is caught by the scheduled full recomputes.
+package followup
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Handler does follow-up work for changed profiles of one organization.
+type Handler struct {
+	Name string
+	Fn   func(ctx context.Context, tenantID uuid.UUID, ids []uuid.UUID) error
+}
+
+// Queue collects changed profiles and runs the handlers on them.
+type Queue struct {
+	handlers []Handler
+	delay    time.Duration
+	batch    int
+	log      *slog.Logger
+
+	mu      sync.Mutex
+	pending map[uuid.UUID]map[uuid.UUID]struct{}
+	wake    chan struct{}
+	idle    *sync.Cond
+	busy    bool
+}
+
+// New returns a queue that runs the handlers in order, delay after the
+// first change it sees (so a burst is handled together), on at most batch
+// profiles at a time.
+func New(log *slog.Logger, delay time.Duration, batch int, handlers ...Handler) *Queue {
+	if log == nil {
+		log = slog.Default()
+	}
+	q := &Queue{handlers: handlers, delay: delay, batch: batch, log: log,
+		pending: map[uuid.UUID]map[uuid.UUID]struct{}{}, wake: make(chan struct{}, 1)}
+	q.idle = sync.NewCond(&q.mu)
+	return q
+}
+
+// Add records that the profiles changed. It never blocks.
+func (q *Queue) Add(tenantID uuid.UUID, ids ...uuid.UUID) {
+	if len(ids) == 0 {
+		return
+	}
+	q.mu.Lock()
+	set := q.pending[tenantID]
+	if set == nil {
+		set = map[uuid.UUID]struct{}{}
+		q.pending[tenantID] = set
+	}
+	for _, id := range ids {
+		set[id] = struct{}{}
+	}
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run handles changes until ctx ends.
+func (q *Queue) Run(ctx context.Context) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-q.wake:
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(q.delay):
+		}
+		q.Flush(ctx)
+	}
+}
+
+// Flush handles everything pending now (Run calls it; tests may too).
+func (q *Queue) Flush(ctx context.Context) {
+	q.mu.Lock()
+	for q.busy {
+		q.idle.Wait()
+	}
+	work := q.pending
+	q.pending = map[uuid.UUID]map[uuid.UUID]struct{}{}
+	q.busy = true
+	q.mu.Unlock()
+	defer func() {
+		q.mu.Lock()
+		q.busy = false
+		q.idle.Broadcast()
+		q.mu.Unlock()
+	}()
+	for tenantID, set := range work {
+		ids := make([]uuid.UUID, 0, len(set))
+		for id := range set {
+			ids = append(ids, id)
+		}
+		for len(ids) > 0 {
+			n := min(len(ids), q.batch)
+			for _, h := range q.handlers {
+				if err := h.Fn(ctx, tenantID, ids[:n]); err != nil && ctx.Err() == nil {
+					q.log.Warn("follow-up of changed profiles failed; the scheduled recompute will catch up",
+						"step", h.Name, "organization", tenantID, "profiles", n, "err", err)
+				}
+			}
+			ids = ids[n:]
+		}
+	}
+}
+
+// Notifier passes profile changes on to a notifier and to the queue, so the
+// edits made through the API are followed up like ingested ones.
+type Notifier struct {
+	Next interface {
+		CustomerChanged(ctx context.Context, tenantID, customerID uuid.UUID)
+	}
+	Queue *Queue
+}
+
+// CustomerChanged tells the next notifier and queues the follow-up.
+func (n Notifier) CustomerChanged(ctx context.Context, tenantID, customerID uuid.UUID) {
+	if n.Next != nil {
+		n.Next.CustomerChanged(ctx, tenantID, customerID)
+	}
+	n.Queue.Add(tenantID, customerID)
+}
