@@ -1052,22 +1052,6 @@ func (c *CustomerProfileClient) QueryActivities(_m *CustomerProfile) *ActivityQu
 	return query
 }
 
-// QuerySegmentMemberships queries the segment_memberships edge of a CustomerProfile.
-func (c *CustomerProfileClient) QuerySegmentMemberships(_m *CustomerProfile) *SegmentMembershipQuery {
-	query := (&SegmentMembershipClient{config: c.config}).Query()
-	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
-		id := _m.ID
-		step := sqlgraph.NewStep(
-			sqlgraph.From(customerprofile.Table, customerprofile.FieldID, id),
-			sqlgraph.To(segmentmembership.Table, segmentmembership.FieldID),
-			sqlgraph.Edge(sqlgraph.O2M, false, customerprofile.SegmentMembershipsTable, customerprofile.SegmentMembershipsColumn),
-		)
-		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
-		return fromV, nil
-	}
-	return query
-}
-
 // Hooks returns the client hooks.
 func (c *CustomerProfileClient) Hooks() []Hook {
 	hooks := c.hooks.CustomerProfile
@@ -2192,22 +2176,6 @@ func (c *SegmentClient) GetX(ctx context.Context, id uuid.UUID) *Segment {
 	return obj
 }
 
-// QueryMemberships queries the memberships edge of a Segment.
-func (c *SegmentClient) QueryMemberships(_m *Segment) *SegmentMembershipQuery {
-	query := (&SegmentMembershipClient{config: c.config}).Query()
-	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
-		id := _m.ID
-		step := sqlgraph.NewStep(
-			sqlgraph.From(segment.Table, segment.FieldID, id),
-			sqlgraph.To(segmentmembership.Table, segmentmembership.FieldID),
-			sqlgraph.Edge(sqlgraph.O2M, false, segment.MembershipsTable, segment.MembershipsColumn),
-		)
-		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
-		return fromV, nil
-	}
-	return query
-}
-
 // Hooks returns the client hooks.
 func (c *SegmentClient) Hooks() []Hook {
 	hooks := c.hooks.Segment
@@ -2341,38 +2309,6 @@ func (c *SegmentMembershipClient) GetX(ctx context.Context, id int64) *SegmentMe
 		panic(err)
 	}
 	return obj
-}
-
-// QuerySegment queries the segment edge of a SegmentMembership.
-func (c *SegmentMembershipClient) QuerySegment(_m *SegmentMembership) *SegmentQuery {
-	query := (&SegmentClient{config: c.config}).Query()
-	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
-		id := _m.ID
-		step := sqlgraph.NewStep(
-			sqlgraph.From(segmentmembership.Table, segmentmembership.FieldID, id),
-			sqlgraph.To(segment.Table, segment.FieldID),
-			sqlgraph.Edge(sqlgraph.M2O, true, segmentmembership.SegmentTable, segmentmembership.SegmentColumn),
-		)
-		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
-		return fromV, nil
-	}
-	return query
-}
-
-// QueryCustomer queries the customer edge of a SegmentMembership.
-func (c *SegmentMembershipClient) QueryCustomer(_m *SegmentMembership) *CustomerProfileQuery {
-	query := (&CustomerProfileClient{config: c.config}).Query()
-	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
-		id := _m.ID
-		step := sqlgraph.NewStep(
-			sqlgraph.From(segmentmembership.Table, segmentmembership.FieldID, id),
-			sqlgraph.To(customerprofile.Table, customerprofile.FieldID),
-			sqlgraph.Edge(sqlgraph.M2O, true, segmentmembership.CustomerTable, segmentmembership.CustomerColumn),
-		)
-		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
-		return fromV, nil
-	}
-	return query
 }
 
 // Hooks returns the client hooks.

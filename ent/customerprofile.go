@@ -112,18 +112,15 @@ type CustomerProfileEdges struct {
 	Aliases []*IdentityAlias `json:"aliases,omitempty"`
 	// Activities holds the value of the activities edge.
 	Activities []*Activity `json:"activities,omitempty"`
-	// SegmentMemberships holds the value of the segment_memberships edge.
-	SegmentMemberships []*SegmentMembership `json:"segment_memberships,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [4]bool
+	loadedTypes [3]bool
 	// totalCount holds the count of the edges above.
 	totalCount [2]map[string]int
 
-	namedNotes              map[string][]*CustomerNote
-	namedAliases            map[string][]*IdentityAlias
-	namedActivities         map[string][]*Activity
-	namedSegmentMemberships map[string][]*SegmentMembership
+	namedNotes      map[string][]*CustomerNote
+	namedAliases    map[string][]*IdentityAlias
+	namedActivities map[string][]*Activity
 }
 
 // NotesOrErr returns the Notes value or an error if the edge
@@ -151,15 +148,6 @@ func (e CustomerProfileEdges) ActivitiesOrErr() ([]*Activity, error) {
 		return e.Activities, nil
 	}
 	return nil, &NotLoadedError{edge: "activities"}
-}
-
-// SegmentMembershipsOrErr returns the SegmentMemberships value or an error if the edge
-// was not loaded in eager-loading.
-func (e CustomerProfileEdges) SegmentMembershipsOrErr() ([]*SegmentMembership, error) {
-	if e.loadedTypes[3] {
-		return e.SegmentMemberships, nil
-	}
-	return nil, &NotLoadedError{edge: "segment_memberships"}
 }
 
 // scanValues returns the types for scanning values from sql.Rows.
@@ -494,11 +482,6 @@ func (_m *CustomerProfile) QueryActivities() *ActivityQuery {
 	return NewCustomerProfileClient(_m.config).QueryActivities(_m)
 }
 
-// QuerySegmentMemberships queries the "segment_memberships" edge of the CustomerProfile entity.
-func (_m *CustomerProfile) QuerySegmentMemberships() *SegmentMembershipQuery {
-	return NewCustomerProfileClient(_m.config).QuerySegmentMemberships(_m)
-}
-
 // Update returns a builder for updating this CustomerProfile.
 // Note that you need to call CustomerProfile.Unwrap() before calling this method if this CustomerProfile
 // was returned from a transaction, and the transaction was committed or rolled back.
@@ -755,30 +738,6 @@ func (_m *CustomerProfile) appendNamedActivities(name string, edges ...*Activity
 		_m.Edges.namedActivities[name] = []*Activity{}
 	} else {
 		_m.Edges.namedActivities[name] = append(_m.Edges.namedActivities[name], edges...)
-	}
-}
-
-// NamedSegmentMemberships returns the SegmentMemberships named value or an error if the edge was not
-// loaded in eager-loading with this name.
-func (_m *CustomerProfile) NamedSegmentMemberships(name string) ([]*SegmentMembership, error) {
-	if _m.Edges.namedSegmentMemberships == nil {
-		return nil, &NotLoadedError{edge: name}
-	}
-	nodes, ok := _m.Edges.namedSegmentMemberships[name]
-	if !ok {
-		return nil, &NotLoadedError{edge: name}
-	}
-	return nodes, nil
-}
-
-func (_m *CustomerProfile) appendNamedSegmentMemberships(name string, edges ...*SegmentMembership) {
-	if _m.Edges.namedSegmentMemberships == nil {
-		_m.Edges.namedSegmentMemberships = make(map[string][]*SegmentMembership)
-	}
-	if len(edges) == 0 {
-		_m.Edges.namedSegmentMemberships[name] = []*SegmentMembership{}
-	} else {
-		_m.Edges.namedSegmentMemberships[name] = append(_m.Edges.namedSegmentMemberships[name], edges...)
 	}
 }
 

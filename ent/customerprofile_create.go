@@ -18,7 +18,6 @@ import (
 	"github.com/rapportcrm/rapport/ent/customerprofile"
 	"github.com/rapportcrm/rapport/ent/identityalias"
 	"github.com/rapportcrm/rapport/ent/schematype"
-	"github.com/rapportcrm/rapport/ent/segmentmembership"
 )
 
 // CustomerProfileCreate is the builder for creating a CustomerProfile entity.
@@ -610,21 +609,6 @@ func (_c *CustomerProfileCreate) AddActivities(v ...*Activity) *CustomerProfileC
 	return _c.AddActivityIDs(ids...)
 }
 
-// AddSegmentMembershipIDs adds the "segment_memberships" edge to the SegmentMembership entity by IDs.
-func (_c *CustomerProfileCreate) AddSegmentMembershipIDs(ids ...int64) *CustomerProfileCreate {
-	_c.mutation.AddSegmentMembershipIDs(ids...)
-	return _c
-}
-
-// AddSegmentMemberships adds the "segment_memberships" edges to the SegmentMembership entity.
-func (_c *CustomerProfileCreate) AddSegmentMemberships(v ...*SegmentMembership) *CustomerProfileCreate {
-	ids := make([]int64, len(v))
-	for i := range v {
-		ids[i] = v[i].ID
-	}
-	return _c.AddSegmentMembershipIDs(ids...)
-}
-
 // Mutation returns the CustomerProfileMutation object of the builder.
 func (_c *CustomerProfileCreate) Mutation() *CustomerProfileMutation {
 	return _c.mutation
@@ -1107,22 +1091,6 @@ func (_c *CustomerProfileCreate) createSpec() (*CustomerProfile, *sqlgraph.Creat
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(activity.FieldID, field.TypeUUID),
-			},
-		}
-		for _, k := range nodes {
-			edge.Target.Nodes = append(edge.Target.Nodes, k)
-		}
-		_spec.Edges = append(_spec.Edges, edge)
-	}
-	if nodes := _c.mutation.SegmentMembershipsIDs(); len(nodes) > 0 {
-		edge := &sqlgraph.EdgeSpec{
-			Rel:     sqlgraph.O2M,
-			Inverse: false,
-			Table:   customerprofile.SegmentMembershipsTable,
-			Columns: []string{customerprofile.SegmentMembershipsColumn},
-			Bidi:    false,
-			Target: &sqlgraph.EdgeTarget{
-				IDSpec: sqlgraph.NewFieldSpec(segmentmembership.FieldID, field.TypeInt64),
 			},
 		}
 		for _, k := range nodes {

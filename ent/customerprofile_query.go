@@ -19,26 +19,23 @@ import (
 	"github.com/rapportcrm/rapport/ent/customerprofile"
 	"github.com/rapportcrm/rapport/ent/identityalias"
 	"github.com/rapportcrm/rapport/ent/predicate"
-	"github.com/rapportcrm/rapport/ent/segmentmembership"
 )
 
 // CustomerProfileQuery is the builder for querying CustomerProfile entities.
 type CustomerProfileQuery struct {
 	config
-	ctx                         *QueryContext
-	order                       []customerprofile.OrderOption
-	inters                      []Interceptor
-	predicates                  []predicate.CustomerProfile
-	withNotes                   *CustomerNoteQuery
-	withAliases                 *IdentityAliasQuery
-	withActivities              *ActivityQuery
-	withSegmentMemberships      *SegmentMembershipQuery
-	loadTotal                   []func(context.Context, []*CustomerProfile) error
-	modifiers                   []func(*sql.Selector)
-	withNamedNotes              map[string]*CustomerNoteQuery
-	withNamedAliases            map[string]*IdentityAliasQuery
-	withNamedActivities         map[string]*ActivityQuery
-	withNamedSegmentMemberships map[string]*SegmentMembershipQuery
+	ctx                 *QueryContext
+	order               []customerprofile.OrderOption
+	inters              []Interceptor
+	predicates          []predicate.CustomerProfile
+	withNotes           *CustomerNoteQuery
+	withAliases         *IdentityAliasQuery
+	withActivities      *ActivityQuery
+	loadTotal           []func(context.Context, []*CustomerProfile) error
+	modifiers           []func(*sql.Selector)
+	withNamedNotes      map[string]*CustomerNoteQuery
+	withNamedAliases    map[string]*IdentityAliasQuery
+	withNamedActivities map[string]*ActivityQuery
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
 	path func(context.Context) (*sql.Selector, error)
@@ -134,28 +131,6 @@ func (_q *CustomerProfileQuery) QueryActivities() *ActivityQuery {
 			sqlgraph.From(customerprofile.Table, customerprofile.FieldID, selector),
 			sqlgraph.To(activity.Table, activity.FieldID),
 			sqlgraph.Edge(sqlgraph.O2M, false, customerprofile.ActivitiesTable, customerprofile.ActivitiesColumn),
-		)
-		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
-		return fromU, nil
-	}
-	return query
-}
-
-// QuerySegmentMemberships chains the current query on the "segment_memberships" edge.
-func (_q *CustomerProfileQuery) QuerySegmentMemberships() *SegmentMembershipQuery {
-	query := (&SegmentMembershipClient{config: _q.config}).Query()
-	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
-		if err := _q.prepareQuery(ctx); err != nil {
-			return nil, err
-		}
-		selector := _q.sqlQuery(ctx)
-		if err := selector.Err(); err != nil {
-			return nil, err
-		}
-		step := sqlgraph.NewStep(
-			sqlgraph.From(customerprofile.Table, customerprofile.FieldID, selector),
-			sqlgraph.To(segmentmembership.Table, segmentmembership.FieldID),
-			sqlgraph.Edge(sqlgraph.O2M, false, customerprofile.SegmentMembershipsTable, customerprofile.SegmentMembershipsColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -350,15 +325,14 @@ func (_q *CustomerProfileQuery) Clone() *CustomerProfileQuery {
 		return nil
 	}
 	return &CustomerProfileQuery{
-		config:                 _q.config,
-		ctx:                    _q.ctx.Clone(),
-		order:                  append([]customerprofile.OrderOption{}, _q.order...),
-		inters:                 append([]Interceptor{}, _q.inters...),
-		predicates:             append([]predicate.CustomerProfile{}, _q.predicates...),
-		withNotes:              _q.withNotes.Clone(),
-		withAliases:            _q.withAliases.Clone(),
-		withActivities:         _q.withActivities.Clone(),
-		withSegmentMemberships: _q.withSegmentMemberships.Clone(),
+		config:         _q.config,
+		ctx:            _q.ctx.Clone(),
+		order:          append([]customerprofile.OrderOption{}, _q.order...),
+		inters:         append([]Interceptor{}, _q.inters...),
+		predicates:     append([]predicate.CustomerProfile{}, _q.predicates...),
+		withNotes:      _q.withNotes.Clone(),
+		withAliases:    _q.withAliases.Clone(),
+		withActivities: _q.withActivities.Clone(),
 		// clone intermediate query.
 		sql:       _q.sql.Clone(),
 		path:      _q.path,
@@ -396,17 +370,6 @@ func (_q *CustomerProfileQuery) WithActivities(opts ...func(*ActivityQuery)) *Cu
 		opt(query)
 	}
 	_q.withActivities = query
-	return _q
-}
-
-// WithSegmentMemberships tells the query-builder to eager-load the nodes that are connected to
-// the "segment_memberships" edge. The optional arguments are used to configure the query builder of the edge.
-func (_q *CustomerProfileQuery) WithSegmentMemberships(opts ...func(*SegmentMembershipQuery)) *CustomerProfileQuery {
-	query := (&SegmentMembershipClient{config: _q.config}).Query()
-	for _, opt := range opts {
-		opt(query)
-	}
-	_q.withSegmentMemberships = query
 	return _q
 }
 
@@ -488,11 +451,10 @@ func (_q *CustomerProfileQuery) sqlAll(ctx context.Context, hooks ...queryHook) 
 	var (
 		nodes       = []*CustomerProfile{}
 		_spec       = _q.querySpec()
-		loadedTypes = [4]bool{
+		loadedTypes = [3]bool{
 			_q.withNotes != nil,
 			_q.withAliases != nil,
 			_q.withActivities != nil,
-			_q.withSegmentMemberships != nil,
 		}
 	)
 	_spec.ScanValues = func(columns []string) ([]any, error) {
@@ -537,15 +499,6 @@ func (_q *CustomerProfileQuery) sqlAll(ctx context.Context, hooks ...queryHook) 
 			return nil, err
 		}
 	}
-	if query := _q.withSegmentMemberships; query != nil {
-		if err := _q.loadSegmentMemberships(ctx, query, nodes,
-			func(n *CustomerProfile) { n.Edges.SegmentMemberships = []*SegmentMembership{} },
-			func(n *CustomerProfile, e *SegmentMembership) {
-				n.Edges.SegmentMemberships = append(n.Edges.SegmentMemberships, e)
-			}); err != nil {
-			return nil, err
-		}
-	}
 	for name, query := range _q.withNamedNotes {
 		if err := _q.loadNotes(ctx, query, nodes,
 			func(n *CustomerProfile) { n.appendNamedNotes(name) },
@@ -564,13 +517,6 @@ func (_q *CustomerProfileQuery) sqlAll(ctx context.Context, hooks ...queryHook) 
 		if err := _q.loadActivities(ctx, query, nodes,
 			func(n *CustomerProfile) { n.appendNamedActivities(name) },
 			func(n *CustomerProfile, e *Activity) { n.appendNamedActivities(name, e) }); err != nil {
-			return nil, err
-		}
-	}
-	for name, query := range _q.withNamedSegmentMemberships {
-		if err := _q.loadSegmentMemberships(ctx, query, nodes,
-			func(n *CustomerProfile) { n.appendNamedSegmentMemberships(name) },
-			func(n *CustomerProfile, e *SegmentMembership) { n.appendNamedSegmentMemberships(name, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -657,36 +603,6 @@ func (_q *CustomerProfileQuery) loadActivities(ctx context.Context, query *Activ
 	}
 	query.Where(predicate.Activity(func(s *sql.Selector) {
 		s.Where(sql.InValues(s.C(customerprofile.ActivitiesColumn), fks...))
-	}))
-	neighbors, err := query.All(ctx)
-	if err != nil {
-		return err
-	}
-	for _, n := range neighbors {
-		fk := n.CustomerID
-		node, ok := nodeids[fk]
-		if !ok {
-			return fmt.Errorf(`unexpected referenced foreign-key "customer_id" returned %v for node %v`, fk, n.ID)
-		}
-		assign(node, n)
-	}
-	return nil
-}
-func (_q *CustomerProfileQuery) loadSegmentMemberships(ctx context.Context, query *SegmentMembershipQuery, nodes []*CustomerProfile, init func(*CustomerProfile), assign func(*CustomerProfile, *SegmentMembership)) error {
-	fks := make([]driver.Value, 0, len(nodes))
-	nodeids := make(map[uuid.UUID]*CustomerProfile)
-	for i := range nodes {
-		fks = append(fks, nodes[i].ID)
-		nodeids[nodes[i].ID] = nodes[i]
-		if init != nil {
-			init(nodes[i])
-		}
-	}
-	if len(query.ctx.Fields) > 0 {
-		query.ctx.AppendFieldOnce(segmentmembership.FieldCustomerID)
-	}
-	query.Where(predicate.SegmentMembership(func(s *sql.Selector) {
-		s.Where(sql.InValues(s.C(customerprofile.SegmentMembershipsColumn), fks...))
 	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {
@@ -861,20 +777,6 @@ func (_q *CustomerProfileQuery) WithNamedActivities(name string, opts ...func(*A
 		_q.withNamedActivities = make(map[string]*ActivityQuery)
 	}
 	_q.withNamedActivities[name] = query
-	return _q
-}
-
-// WithNamedSegmentMemberships tells the query-builder to eager-load the nodes that are connected to the "segment_memberships"
-// edge with the given name. The optional arguments are used to configure the query builder of the edge.
-func (_q *CustomerProfileQuery) WithNamedSegmentMemberships(name string, opts ...func(*SegmentMembershipQuery)) *CustomerProfileQuery {
-	query := (&SegmentMembershipClient{config: _q.config}).Query()
-	for _, opt := range opts {
-		opt(query)
-	}
-	if _q.withNamedSegmentMemberships == nil {
-		_q.withNamedSegmentMemberships = make(map[string]*SegmentMembershipQuery)
-	}
-	_q.withNamedSegmentMemberships[name] = query
 	return _q
 }
 

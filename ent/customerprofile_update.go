@@ -19,7 +19,6 @@ import (
 	"github.com/rapportcrm/rapport/ent/identityalias"
 	"github.com/rapportcrm/rapport/ent/predicate"
 	"github.com/rapportcrm/rapport/ent/schematype"
-	"github.com/rapportcrm/rapport/ent/segmentmembership"
 )
 
 // CustomerProfileUpdate is the builder for updating CustomerProfile entities.
@@ -801,21 +800,6 @@ func (_u *CustomerProfileUpdate) AddActivities(v ...*Activity) *CustomerProfileU
 	return _u.AddActivityIDs(ids...)
 }
 
-// AddSegmentMembershipIDs adds the "segment_memberships" edge to the SegmentMembership entity by IDs.
-func (_u *CustomerProfileUpdate) AddSegmentMembershipIDs(ids ...int64) *CustomerProfileUpdate {
-	_u.mutation.AddSegmentMembershipIDs(ids...)
-	return _u
-}
-
-// AddSegmentMemberships adds the "segment_memberships" edges to the SegmentMembership entity.
-func (_u *CustomerProfileUpdate) AddSegmentMemberships(v ...*SegmentMembership) *CustomerProfileUpdate {
-	ids := make([]int64, len(v))
-	for i := range v {
-		ids[i] = v[i].ID
-	}
-	return _u.AddSegmentMembershipIDs(ids...)
-}
-
 // Mutation returns the CustomerProfileMutation object of the builder.
 func (_u *CustomerProfileUpdate) Mutation() *CustomerProfileMutation {
 	return _u.mutation
@@ -882,27 +866,6 @@ func (_u *CustomerProfileUpdate) RemoveActivities(v ...*Activity) *CustomerProfi
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveActivityIDs(ids...)
-}
-
-// ClearSegmentMemberships clears all "segment_memberships" edges to the SegmentMembership entity.
-func (_u *CustomerProfileUpdate) ClearSegmentMemberships() *CustomerProfileUpdate {
-	_u.mutation.ClearSegmentMemberships()
-	return _u
-}
-
-// RemoveSegmentMembershipIDs removes the "segment_memberships" edge to SegmentMembership entities by IDs.
-func (_u *CustomerProfileUpdate) RemoveSegmentMembershipIDs(ids ...int64) *CustomerProfileUpdate {
-	_u.mutation.RemoveSegmentMembershipIDs(ids...)
-	return _u
-}
-
-// RemoveSegmentMemberships removes "segment_memberships" edges to SegmentMembership entities.
-func (_u *CustomerProfileUpdate) RemoveSegmentMemberships(v ...*SegmentMembership) *CustomerProfileUpdate {
-	ids := make([]int64, len(v))
-	for i := range v {
-		ids[i] = v[i].ID
-	}
-	return _u.RemoveSegmentMembershipIDs(ids...)
 }
 
 // Save executes the query and returns the number of nodes affected by the update operation.
@@ -1419,51 +1382,6 @@ func (_u *CustomerProfileUpdate) sqlSave(ctx context.Context) (_node int, err er
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(activity.FieldID, field.TypeUUID),
-			},
-		}
-		for _, k := range nodes {
-			edge.Target.Nodes = append(edge.Target.Nodes, k)
-		}
-		_spec.Edges.Add = append(_spec.Edges.Add, edge)
-	}
-	if _u.mutation.SegmentMembershipsCleared() {
-		edge := &sqlgraph.EdgeSpec{
-			Rel:     sqlgraph.O2M,
-			Inverse: false,
-			Table:   customerprofile.SegmentMembershipsTable,
-			Columns: []string{customerprofile.SegmentMembershipsColumn},
-			Bidi:    false,
-			Target: &sqlgraph.EdgeTarget{
-				IDSpec: sqlgraph.NewFieldSpec(segmentmembership.FieldID, field.TypeInt64),
-			},
-		}
-		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
-	}
-	if nodes := _u.mutation.RemovedSegmentMembershipsIDs(); len(nodes) > 0 && !_u.mutation.SegmentMembershipsCleared() {
-		edge := &sqlgraph.EdgeSpec{
-			Rel:     sqlgraph.O2M,
-			Inverse: false,
-			Table:   customerprofile.SegmentMembershipsTable,
-			Columns: []string{customerprofile.SegmentMembershipsColumn},
-			Bidi:    false,
-			Target: &sqlgraph.EdgeTarget{
-				IDSpec: sqlgraph.NewFieldSpec(segmentmembership.FieldID, field.TypeInt64),
-			},
-		}
-		for _, k := range nodes {
-			edge.Target.Nodes = append(edge.Target.Nodes, k)
-		}
-		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
-	}
-	if nodes := _u.mutation.SegmentMembershipsIDs(); len(nodes) > 0 {
-		edge := &sqlgraph.EdgeSpec{
-			Rel:     sqlgraph.O2M,
-			Inverse: false,
-			Table:   customerprofile.SegmentMembershipsTable,
-			Columns: []string{customerprofile.SegmentMembershipsColumn},
-			Bidi:    false,
-			Target: &sqlgraph.EdgeTarget{
-				IDSpec: sqlgraph.NewFieldSpec(segmentmembership.FieldID, field.TypeInt64),
 			},
 		}
 		for _, k := range nodes {
@@ -2258,21 +2176,6 @@ func (_u *CustomerProfileUpdateOne) AddActivities(v ...*Activity) *CustomerProfi
 	return _u.AddActivityIDs(ids...)
 }
 
-// AddSegmentMembershipIDs adds the "segment_memberships" edge to the SegmentMembership entity by IDs.
-func (_u *CustomerProfileUpdateOne) AddSegmentMembershipIDs(ids ...int64) *CustomerProfileUpdateOne {
-	_u.mutation.AddSegmentMembershipIDs(ids...)
-	return _u
-}
-
-// AddSegmentMemberships adds the "segment_memberships" edges to the SegmentMembership entity.
-func (_u *CustomerProfileUpdateOne) AddSegmentMemberships(v ...*SegmentMembership) *CustomerProfileUpdateOne {
-	ids := make([]int64, len(v))
-	for i := range v {
-		ids[i] = v[i].ID
-	}
-	return _u.AddSegmentMembershipIDs(ids...)
-}
-
 // Mutation returns the CustomerProfileMutation object of the builder.
 func (_u *CustomerProfileUpdateOne) Mutation() *CustomerProfileMutation {
 	return _u.mutation
@@ -2339,27 +2242,6 @@ func (_u *CustomerProfileUpdateOne) RemoveActivities(v ...*Activity) *CustomerPr
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveActivityIDs(ids...)
-}
-
-// ClearSegmentMemberships clears all "segment_memberships" edges to the SegmentMembership entity.
-func (_u *CustomerProfileUpdateOne) ClearSegmentMemberships() *CustomerProfileUpdateOne {
-	_u.mutation.ClearSegmentMemberships()
-	return _u
-}
-
-// RemoveSegmentMembershipIDs removes the "segment_memberships" edge to SegmentMembership entities by IDs.
-func (_u *CustomerProfileUpdateOne) RemoveSegmentMembershipIDs(ids ...int64) *CustomerProfileUpdateOne {
-	_u.mutation.RemoveSegmentMembershipIDs(ids...)
-	return _u
-}
-
-// RemoveSegmentMemberships removes "segment_memberships" edges to SegmentMembership entities.
-func (_u *CustomerProfileUpdateOne) RemoveSegmentMemberships(v ...*SegmentMembership) *CustomerProfileUpdateOne {
-	ids := make([]int64, len(v))
-	for i := range v {
-		ids[i] = v[i].ID
-	}
-	return _u.RemoveSegmentMembershipIDs(ids...)
 }
 
 // Where appends a list predicates to the CustomerProfileUpdate builder.
@@ -2906,51 +2788,6 @@ func (_u *CustomerProfileUpdateOne) sqlSave(ctx context.Context) (_node *Custome
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(activity.FieldID, field.TypeUUID),
-			},
-		}
-		for _, k := range nodes {
-			edge.Target.Nodes = append(edge.Target.Nodes, k)
-		}
-		_spec.Edges.Add = append(_spec.Edges.Add, edge)
-	}
-	if _u.mutation.SegmentMembershipsCleared() {
-		edge := &sqlgraph.EdgeSpec{
-			Rel:     sqlgraph.O2M,
-			Inverse: false,
-			Table:   customerprofile.SegmentMembershipsTable,
-			Columns: []string{customerprofile.SegmentMembershipsColumn},
-			Bidi:    false,
-			Target: &sqlgraph.EdgeTarget{
-				IDSpec: sqlgraph.NewFieldSpec(segmentmembership.FieldID, field.TypeInt64),
-			},
-		}
-		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
-	}
-	if nodes := _u.mutation.RemovedSegmentMembershipsIDs(); len(nodes) > 0 && !_u.mutation.SegmentMembershipsCleared() {
-		edge := &sqlgraph.EdgeSpec{
-			Rel:     sqlgraph.O2M,
-			Inverse: false,
-			Table:   customerprofile.SegmentMembershipsTable,
-			Columns: []string{customerprofile.SegmentMembershipsColumn},
-			Bidi:    false,
-			Target: &sqlgraph.EdgeTarget{
-				IDSpec: sqlgraph.NewFieldSpec(segmentmembership.FieldID, field.TypeInt64),
-			},
-		}
-		for _, k := range nodes {
-			edge.Target.Nodes = append(edge.Target.Nodes, k)
-		}
-		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
-	}
-	if nodes := _u.mutation.SegmentMembershipsIDs(); len(nodes) > 0 {
-		edge := &sqlgraph.EdgeSpec{
-			Rel:     sqlgraph.O2M,
-			Inverse: false,
-			Table:   customerprofile.SegmentMembershipsTable,
-			Columns: []string{customerprofile.SegmentMembershipsColumn},
-			Bidi:    false,
-			Target: &sqlgraph.EdgeTarget{
-				IDSpec: sqlgraph.NewFieldSpec(segmentmembership.FieldID, field.TypeInt64),
 			},
 		}
 		for _, k := range nodes {

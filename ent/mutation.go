@@ -3658,75 +3658,72 @@ func (m *CustomerNoteMutation) ResetEdge(name string) error {
 // CustomerProfileMutation represents an operation that mutates the CustomerProfile nodes in the graph.
 type CustomerProfileMutation struct {
 	config
-	op                         Op
-	typ                        string
-	id                         *uuid.UUID
-	tenant_id                  *uuid.UUID
-	created_at                 *time.Time
-	updated_at                 *time.Time
-	auth_user_id               *string
-	email                      *string
-	phone_number               *string
-	scl_member_id              *int64
-	addscl_member_id           *int64
-	teetime_player_id          *string
-	messaging_contact_id       *string
-	external_ids               *schematype.ExternalIDs
-	first_name                 *string
-	last_name                  *string
-	display_name               *string
-	status                     *customerprofile.Status
-	lifecycle_stage            *customerprofile.LifecycleStage
-	tags                       *[]string
-	appendtags                 []string
-	engagement_score           *int
-	addengagement_score        *int
-	churn_risk_score           *int
-	addchurn_risk_score        *int
-	lifetime_value             *int64
-	addlifetime_value          *int64
-	health_score               *int
-	addhealth_score            *int
-	health_band                *customerprofile.HealthBand
-	churn_risk_baseline        *int
-	addchurn_risk_baseline     *int
-	churn_risk_baseline_at     *time.Time
-	churn_risk_trend           *int
-	addchurn_risk_trend        *int
-	score_components           *schematype.ScoreComponents
-	scores_computed_at         *time.Time
-	last_activity_at           *time.Time
-	activity_count_30d         *int
-	addactivity_count_30d      *int
-	booking_count_30d          *int
-	addbooking_count_30d       *int
-	handicap                   *float64
-	addhandicap                *float64
-	home_club_id               *string
-	membership_tier            *string
-	membership_status          *string
-	email_opt_in               *bool
-	sms_opt_in                 *bool
-	push_opt_in                *bool
-	whatsapp_opt_in            *bool
-	attributes                 *map[string]interface{}
-	search_text                *string
-	clearedFields              map[string]struct{}
-	notes                      map[uuid.UUID]struct{}
-	removednotes               map[uuid.UUID]struct{}
-	clearednotes               bool
-	aliases                    map[uuid.UUID]struct{}
-	removedaliases             map[uuid.UUID]struct{}
-	clearedaliases             bool
-	activities                 map[uuid.UUID]struct{}
-	removedactivities          map[uuid.UUID]struct{}
-	clearedactivities          bool
-	segment_memberships        map[int64]struct{}
-	removedsegment_memberships map[int64]struct{}
-	clearedsegment_memberships bool
-	done                       bool
-	oldValue                   func(context.Context) (*CustomerProfile, error)
-	predicates                 []predicate.CustomerProfile
+	op                     Op
+	typ                    string
+	id                     *uuid.UUID
+	tenant_id              *uuid.UUID
+	created_at             *time.Time
+	updated_at             *time.Time
+	auth_user_id           *string
+	email                  *string
+	phone_number           *string
+	scl_member_id          *int64
+	addscl_member_id       *int64
+	teetime_player_id      *string
+	messaging_contact_id   *string
+	external_ids           *schematype.ExternalIDs
+	first_name             *string
+	last_name              *string
+	display_name           *string
+	status                 *customerprofile.Status
+	lifecycle_stage        *customerprofile.LifecycleStage
+	tags                   *[]string
+	appendtags             []string
+	engagement_score       *int
+	addengagement_score    *int
+	churn_risk_score       *int
+	addchurn_risk_score    *int
+	lifetime_value         *int64
+	addlifetime_value      *int64
+	health_score           *int
+	addhealth_score        *int
+	health_band            *customerprofile.HealthBand
+	churn_risk_baseline    *int
+	addchurn_risk_baseline *int
+	churn_risk_baseline_at *time.Time
+	churn_risk_trend       *int
+	addchurn_risk_trend    *int
+	score_components       *schematype.ScoreComponents
+	scores_computed_at     *time.Time
+	last_activity_at       *time.Time
+	activity_count_30d     *int
+	addactivity_count_30d  *int
+	booking_count_30d      *int
+	addbooking_count_30d   *int
+	handicap               *float64
+	addhandicap            *float64
+	home_club_id           *string
+	membership_tier        *string
+	membership_status      *string
+	email_opt_in           *bool
+	sms_opt_in             *bool
+	push_opt_in            *bool
+	whatsapp_opt_in        *bool
+	attributes             *map[string]interface{}
+	search_text            *string
+	clearedFields          map[string]struct{}
+	notes                  map[uuid.UUID]struct{}
+	removednotes           map[uuid.UUID]struct{}
+	clearednotes           bool
+	aliases                map[uuid.UUID]struct{}
+	removedaliases         map[uuid.UUID]struct{}
+	clearedaliases         bool
+	activities             map[uuid.UUID]struct{}
+	removedactivities      map[uuid.UUID]struct{}
+	clearedactivities      bool
+	done                   bool
+	oldValue               func(context.Context) (*CustomerProfile, error)
+	predicates             []predicate.CustomerProfile
 }
 
 var _ ent.Mutation = (*CustomerProfileMutation)(nil)
@@ -5947,60 +5944,6 @@ func (m *CustomerProfileMutation) ResetActivities() {
 	m.removedactivities = nil
 }
 
-// AddSegmentMembershipIDs adds the "segment_memberships" edge to the SegmentMembership entity by ids.
-func (m *CustomerProfileMutation) AddSegmentMembershipIDs(ids ...int64) {
-	if m.segment_memberships == nil {
-		m.segment_memberships = make(map[int64]struct{})
-	}
-	for i := range ids {
-		m.segment_memberships[ids[i]] = struct{}{}
-	}
-}
-
-// ClearSegmentMemberships clears the "segment_memberships" edge to the SegmentMembership entity.
-func (m *CustomerProfileMutation) ClearSegmentMemberships() {
-	m.clearedsegment_memberships = true
-}
-
-// SegmentMembershipsCleared reports if the "segment_memberships" edge to the SegmentMembership entity was cleared.
-func (m *CustomerProfileMutation) SegmentMembershipsCleared() bool {
-	return m.clearedsegment_memberships
-}
-
-// RemoveSegmentMembershipIDs removes the "segment_memberships" edge to the SegmentMembership entity by IDs.
-func (m *CustomerProfileMutation) RemoveSegmentMembershipIDs(ids ...int64) {
-	if m.removedsegment_memberships == nil {
-		m.removedsegment_memberships = make(map[int64]struct{})
-	}
-	for i := range ids {
-		delete(m.segment_memberships, ids[i])
-		m.removedsegment_memberships[ids[i]] = struct{}{}
-	}
-}
-
-// RemovedSegmentMemberships returns the removed IDs of the "segment_memberships" edge to the SegmentMembership entity.
-func (m *CustomerProfileMutation) RemovedSegmentMembershipsIDs() (ids []int64) {
-	for id := range m.removedsegment_memberships {
-		ids = append(ids, id)
-	}
-	return
-}
-
-// SegmentMembershipsIDs returns the "segment_memberships" edge IDs in the mutation.
-func (m *CustomerProfileMutation) SegmentMembershipsIDs() (ids []int64) {
-	for id := range m.segment_memberships {
-		ids = append(ids, id)
-	}
-	return
-}
-
-// ResetSegmentMemberships resets all changes to the "segment_memberships" edge.
-func (m *CustomerProfileMutation) ResetSegmentMemberships() {
-	m.segment_memberships = nil
-	m.clearedsegment_memberships = false
-	m.removedsegment_memberships = nil
-}
-
 // Where appends a list predicates to the CustomerProfileMutation builder.
 func (m *CustomerProfileMutation) Where(ps ...predicate.CustomerProfile) {
 	m.predicates = append(m.predicates, ps...)
@@ -7056,7 +6999,7 @@ func (m *CustomerProfileMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *CustomerProfileMutation) AddedEdges() []string {
-	edges := make([]string, 0, 4)
+	edges := make([]string, 0, 3)
 	if m.notes != nil {
 		edges = append(edges, customerprofile.EdgeNotes)
 	}
@@ -7065,9 +7008,6 @@ func (m *CustomerProfileMutation) AddedEdges() []string {
 	}
 	if m.activities != nil {
 		edges = append(edges, customerprofile.EdgeActivities)
-	}
-	if m.segment_memberships != nil {
-		edges = append(edges, customerprofile.EdgeSegmentMemberships)
 	}
 	return edges
 }
@@ -7094,19 +7034,13 @@ func (m *CustomerProfileMutation) AddedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
-	case customerprofile.EdgeSegmentMemberships:
-		ids := make([]ent.Value, 0, len(m.segment_memberships))
-		for id := range m.segment_memberships {
-			ids = append(ids, id)
-		}
-		return ids
 	}
 	return nil
 }
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *CustomerProfileMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 4)
+	edges := make([]string, 0, 3)
 	if m.removednotes != nil {
 		edges = append(edges, customerprofile.EdgeNotes)
 	}
@@ -7115,9 +7049,6 @@ func (m *CustomerProfileMutation) RemovedEdges() []string {
 	}
 	if m.removedactivities != nil {
 		edges = append(edges, customerprofile.EdgeActivities)
-	}
-	if m.removedsegment_memberships != nil {
-		edges = append(edges, customerprofile.EdgeSegmentMemberships)
 	}
 	return edges
 }
@@ -7144,19 +7075,13 @@ func (m *CustomerProfileMutation) RemovedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
-	case customerprofile.EdgeSegmentMemberships:
-		ids := make([]ent.Value, 0, len(m.removedsegment_memberships))
-		for id := range m.removedsegment_memberships {
-			ids = append(ids, id)
-		}
-		return ids
 	}
 	return nil
 }
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *CustomerProfileMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 4)
+	edges := make([]string, 0, 3)
 	if m.clearednotes {
 		edges = append(edges, customerprofile.EdgeNotes)
 	}
@@ -7165,9 +7090,6 @@ func (m *CustomerProfileMutation) ClearedEdges() []string {
 	}
 	if m.clearedactivities {
 		edges = append(edges, customerprofile.EdgeActivities)
-	}
-	if m.clearedsegment_memberships {
-		edges = append(edges, customerprofile.EdgeSegmentMemberships)
 	}
 	return edges
 }
@@ -7182,8 +7104,6 @@ func (m *CustomerProfileMutation) EdgeCleared(name string) bool {
 		return m.clearedaliases
 	case customerprofile.EdgeActivities:
 		return m.clearedactivities
-	case customerprofile.EdgeSegmentMemberships:
-		return m.clearedsegment_memberships
 	}
 	return false
 }
@@ -7208,9 +7128,6 @@ func (m *CustomerProfileMutation) ResetEdge(name string) error {
 		return nil
 	case customerprofile.EdgeActivities:
 		m.ResetActivities()
-		return nil
-	case customerprofile.EdgeSegmentMemberships:
-		m.ResetSegmentMemberships()
 		return nil
 	}
 	return fmt.Errorf("unknown CustomerProfile edge %s", name)
@@ -12957,9 +12874,6 @@ type SegmentMutation struct {
 	messaging_synced_at *time.Time
 	created_by          *string
 	clearedFields       map[string]struct{}
-	memberships         map[int64]struct{}
-	removedmemberships  map[int64]struct{}
-	clearedmemberships  bool
 	done                bool
 	oldValue            func(context.Context) (*Segment, error)
 	predicates          []predicate.Segment
@@ -13692,60 +13606,6 @@ func (m *SegmentMutation) ResetCreatedBy() {
 	m.created_by = nil
 }
 
-// AddMembershipIDs adds the "memberships" edge to the SegmentMembership entity by ids.
-func (m *SegmentMutation) AddMembershipIDs(ids ...int64) {
-	if m.memberships == nil {
-		m.memberships = make(map[int64]struct{})
-	}
-	for i := range ids {
-		m.memberships[ids[i]] = struct{}{}
-	}
-}
-
-// ClearMemberships clears the "memberships" edge to the SegmentMembership entity.
-func (m *SegmentMutation) ClearMemberships() {
-	m.clearedmemberships = true
-}
-
-// MembershipsCleared reports if the "memberships" edge to the SegmentMembership entity was cleared.
-func (m *SegmentMutation) MembershipsCleared() bool {
-	return m.clearedmemberships
-}
-
-// RemoveMembershipIDs removes the "memberships" edge to the SegmentMembership entity by IDs.
-func (m *SegmentMutation) RemoveMembershipIDs(ids ...int64) {
-	if m.removedmemberships == nil {
-		m.removedmemberships = make(map[int64]struct{})
-	}
-	for i := range ids {
-		delete(m.memberships, ids[i])
-		m.removedmemberships[ids[i]] = struct{}{}
-	}
-}
-
-// RemovedMemberships returns the removed IDs of the "memberships" edge to the SegmentMembership entity.
-func (m *SegmentMutation) RemovedMembershipsIDs() (ids []int64) {
-	for id := range m.removedmemberships {
-		ids = append(ids, id)
-	}
-	return
-}
-
-// MembershipsIDs returns the "memberships" edge IDs in the mutation.
-func (m *SegmentMutation) MembershipsIDs() (ids []int64) {
-	for id := range m.memberships {
-		ids = append(ids, id)
-	}
-	return
-}
-
-// ResetMemberships resets all changes to the "memberships" edge.
-func (m *SegmentMutation) ResetMemberships() {
-	m.memberships = nil
-	m.clearedmemberships = false
-	m.removedmemberships = nil
-}
-
 // Where appends a list predicates to the SegmentMutation builder.
 func (m *SegmentMutation) Where(ps ...predicate.Segment) {
 	m.predicates = append(m.predicates, ps...)
@@ -14166,105 +14026,67 @@ func (m *SegmentMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *SegmentMutation) AddedEdges() []string {
-	edges := make([]string, 0, 1)
-	if m.memberships != nil {
-		edges = append(edges, segment.EdgeMemberships)
-	}
+	edges := make([]string, 0, 0)
 	return edges
 }
 
 // AddedIDs returns all IDs (to other nodes) that were added for the given edge
 // name in this mutation.
 func (m *SegmentMutation) AddedIDs(name string) []ent.Value {
-	switch name {
-	case segment.EdgeMemberships:
-		ids := make([]ent.Value, 0, len(m.memberships))
-		for id := range m.memberships {
-			ids = append(ids, id)
-		}
-		return ids
-	}
 	return nil
 }
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *SegmentMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 1)
-	if m.removedmemberships != nil {
-		edges = append(edges, segment.EdgeMemberships)
-	}
+	edges := make([]string, 0, 0)
 	return edges
 }
 
 // RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
 // the given name in this mutation.
 func (m *SegmentMutation) RemovedIDs(name string) []ent.Value {
-	switch name {
-	case segment.EdgeMemberships:
-		ids := make([]ent.Value, 0, len(m.removedmemberships))
-		for id := range m.removedmemberships {
-			ids = append(ids, id)
-		}
-		return ids
-	}
 	return nil
 }
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *SegmentMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 1)
-	if m.clearedmemberships {
-		edges = append(edges, segment.EdgeMemberships)
-	}
+	edges := make([]string, 0, 0)
 	return edges
 }
 
 // EdgeCleared returns a boolean which indicates if the edge with the given name
 // was cleared in this mutation.
 func (m *SegmentMutation) EdgeCleared(name string) bool {
-	switch name {
-	case segment.EdgeMemberships:
-		return m.clearedmemberships
-	}
 	return false
 }
 
 // ClearEdge clears the value of the edge with the given name. It returns an error
 // if that edge is not defined in the schema.
 func (m *SegmentMutation) ClearEdge(name string) error {
-	switch name {
-	}
 	return fmt.Errorf("unknown Segment unique edge %s", name)
 }
 
 // ResetEdge resets all changes to the edge with the given name in this mutation.
 // It returns an error if the edge is not defined in the schema.
 func (m *SegmentMutation) ResetEdge(name string) error {
-	switch name {
-	case segment.EdgeMemberships:
-		m.ResetMemberships()
-		return nil
-	}
 	return fmt.Errorf("unknown Segment edge %s", name)
 }
 
 // SegmentMembershipMutation represents an operation that mutates the SegmentMembership nodes in the graph.
 type SegmentMembershipMutation struct {
 	config
-	op              Op
-	typ             string
-	id              *int64
-	tenant_id       *uuid.UUID
-	source          *segmentmembership.Source
-	added_at        *time.Time
-	clearedFields   map[string]struct{}
-	segment         *uuid.UUID
-	clearedsegment  bool
-	customer        *uuid.UUID
-	clearedcustomer bool
-	done            bool
-	oldValue        func(context.Context) (*SegmentMembership, error)
-	predicates      []predicate.SegmentMembership
+	op            Op
+	typ           string
+	id            *int64
+	tenant_id     *uuid.UUID
+	segment_id    *uuid.UUID
+	customer_id   *uuid.UUID
+	source        *segmentmembership.Source
+	added_at      *time.Time
+	clearedFields map[string]struct{}
+	done          bool
+	oldValue      func(context.Context) (*SegmentMembership, error)
+	predicates    []predicate.SegmentMembership
 }
 
 var _ ent.Mutation = (*SegmentMembershipMutation)(nil)
@@ -14409,12 +14231,12 @@ func (m *SegmentMembershipMutation) ResetTenantID() {
 
 // SetSegmentID sets the "segment_id" field.
 func (m *SegmentMembershipMutation) SetSegmentID(u uuid.UUID) {
-	m.segment = &u
+	m.segment_id = &u
 }
 
 // SegmentID returns the value of the "segment_id" field in the mutation.
 func (m *SegmentMembershipMutation) SegmentID() (r uuid.UUID, exists bool) {
-	v := m.segment
+	v := m.segment_id
 	if v == nil {
 		return
 	}
@@ -14440,17 +14262,17 @@ func (m *SegmentMembershipMutation) OldSegmentID(ctx context.Context) (v uuid.UU
 
 // ResetSegmentID resets all changes to the "segment_id" field.
 func (m *SegmentMembershipMutation) ResetSegmentID() {
-	m.segment = nil
+	m.segment_id = nil
 }
 
 // SetCustomerID sets the "customer_id" field.
 func (m *SegmentMembershipMutation) SetCustomerID(u uuid.UUID) {
-	m.customer = &u
+	m.customer_id = &u
 }
 
 // CustomerID returns the value of the "customer_id" field in the mutation.
 func (m *SegmentMembershipMutation) CustomerID() (r uuid.UUID, exists bool) {
-	v := m.customer
+	v := m.customer_id
 	if v == nil {
 		return
 	}
@@ -14476,7 +14298,7 @@ func (m *SegmentMembershipMutation) OldCustomerID(ctx context.Context) (v uuid.U
 
 // ResetCustomerID resets all changes to the "customer_id" field.
 func (m *SegmentMembershipMutation) ResetCustomerID() {
-	m.customer = nil
+	m.customer_id = nil
 }
 
 // SetSource sets the "source" field.
@@ -14551,60 +14373,6 @@ func (m *SegmentMembershipMutation) ResetAddedAt() {
 	m.added_at = nil
 }
 
-// ClearSegment clears the "segment" edge to the Segment entity.
-func (m *SegmentMembershipMutation) ClearSegment() {
-	m.clearedsegment = true
-	m.clearedFields[segmentmembership.FieldSegmentID] = struct{}{}
-}
-
-// SegmentCleared reports if the "segment" edge to the Segment entity was cleared.
-func (m *SegmentMembershipMutation) SegmentCleared() bool {
-	return m.clearedsegment
-}
-
-// SegmentIDs returns the "segment" edge IDs in the mutation.
-// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
-// SegmentID instead. It exists only for internal usage by the builders.
-func (m *SegmentMembershipMutation) SegmentIDs() (ids []uuid.UUID) {
-	if id := m.segment; id != nil {
-		ids = append(ids, *id)
-	}
-	return
-}
-
-// ResetSegment resets all changes to the "segment" edge.
-func (m *SegmentMembershipMutation) ResetSegment() {
-	m.segment = nil
-	m.clearedsegment = false
-}
-
-// ClearCustomer clears the "customer" edge to the CustomerProfile entity.
-func (m *SegmentMembershipMutation) ClearCustomer() {
-	m.clearedcustomer = true
-	m.clearedFields[segmentmembership.FieldCustomerID] = struct{}{}
-}
-
-// CustomerCleared reports if the "customer" edge to the CustomerProfile entity was cleared.
-func (m *SegmentMembershipMutation) CustomerCleared() bool {
-	return m.clearedcustomer
-}
-
-// CustomerIDs returns the "customer" edge IDs in the mutation.
-// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
-// CustomerID instead. It exists only for internal usage by the builders.
-func (m *SegmentMembershipMutation) CustomerIDs() (ids []uuid.UUID) {
-	if id := m.customer; id != nil {
-		ids = append(ids, *id)
-	}
-	return
-}
-
-// ResetCustomer resets all changes to the "customer" edge.
-func (m *SegmentMembershipMutation) ResetCustomer() {
-	m.customer = nil
-	m.clearedcustomer = false
-}
-
 // Where appends a list predicates to the SegmentMembershipMutation builder.
 func (m *SegmentMembershipMutation) Where(ps ...predicate.SegmentMembership) {
 	m.predicates = append(m.predicates, ps...)
@@ -14643,10 +14411,10 @@ func (m *SegmentMembershipMutation) Fields() []string {
 	if m.tenant_id != nil {
 		fields = append(fields, segmentmembership.FieldTenantID)
 	}
-	if m.segment != nil {
+	if m.segment_id != nil {
 		fields = append(fields, segmentmembership.FieldSegmentID)
 	}
-	if m.customer != nil {
+	if m.customer_id != nil {
 		fields = append(fields, segmentmembership.FieldCustomerID)
 	}
 	if m.source != nil {
@@ -14806,35 +14574,19 @@ func (m *SegmentMembershipMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *SegmentMembershipMutation) AddedEdges() []string {
-	edges := make([]string, 0, 2)
-	if m.segment != nil {
-		edges = append(edges, segmentmembership.EdgeSegment)
-	}
-	if m.customer != nil {
-		edges = append(edges, segmentmembership.EdgeCustomer)
-	}
+	edges := make([]string, 0, 0)
 	return edges
 }
 
 // AddedIDs returns all IDs (to other nodes) that were added for the given edge
 // name in this mutation.
 func (m *SegmentMembershipMutation) AddedIDs(name string) []ent.Value {
-	switch name {
-	case segmentmembership.EdgeSegment:
-		if id := m.segment; id != nil {
-			return []ent.Value{*id}
-		}
-	case segmentmembership.EdgeCustomer:
-		if id := m.customer; id != nil {
-			return []ent.Value{*id}
-		}
-	}
 	return nil
 }
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *SegmentMembershipMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 2)
+	edges := make([]string, 0, 0)
 	return edges
 }
 
@@ -14846,53 +14598,25 @@ func (m *SegmentMembershipMutation) RemovedIDs(name string) []ent.Value {
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *SegmentMembershipMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 2)
-	if m.clearedsegment {
-		edges = append(edges, segmentmembership.EdgeSegment)
-	}
-	if m.clearedcustomer {
-		edges = append(edges, segmentmembership.EdgeCustomer)
-	}
+	edges := make([]string, 0, 0)
 	return edges
 }
 
 // EdgeCleared returns a boolean which indicates if the edge with the given name
 // was cleared in this mutation.
 func (m *SegmentMembershipMutation) EdgeCleared(name string) bool {
-	switch name {
-	case segmentmembership.EdgeSegment:
-		return m.clearedsegment
-	case segmentmembership.EdgeCustomer:
-		return m.clearedcustomer
-	}
 	return false
 }
 
 // ClearEdge clears the value of the edge with the given name. It returns an error
 // if that edge is not defined in the schema.
 func (m *SegmentMembershipMutation) ClearEdge(name string) error {
-	switch name {
-	case segmentmembership.EdgeSegment:
-		m.ClearSegment()
-		return nil
-	case segmentmembership.EdgeCustomer:
-		m.ClearCustomer()
-		return nil
-	}
 	return fmt.Errorf("unknown SegmentMembership unique edge %s", name)
 }
 
 // ResetEdge resets all changes to the edge with the given name in this mutation.
 // It returns an error if the edge is not defined in the schema.
 func (m *SegmentMembershipMutation) ResetEdge(name string) error {
-	switch name {
-	case segmentmembership.EdgeSegment:
-		m.ResetSegment()
-		return nil
-	case segmentmembership.EdgeCustomer:
-		m.ResetCustomer()
-		return nil
-	}
 	return fmt.Errorf("unknown SegmentMembership edge %s", name)
 }
 

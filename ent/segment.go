@@ -47,31 +47,8 @@ type Segment struct {
 	// MessagingSyncedAt holds the value of the "messaging_synced_at" field.
 	MessagingSyncedAt *time.Time `json:"messaging_synced_at,omitempty"`
 	// CreatedBy holds the value of the "created_by" field.
-	CreatedBy string `json:"created_by,omitempty"`
-	// Edges holds the relations/edges for other nodes in the graph.
-	// The values are being populated by the SegmentQuery when eager-loading is set.
-	Edges        SegmentEdges `json:"edges"`
+	CreatedBy    string `json:"created_by,omitempty"`
 	selectValues sql.SelectValues
-}
-
-// SegmentEdges holds the relations/edges for other nodes in the graph.
-type SegmentEdges struct {
-	// Memberships holds the value of the memberships edge.
-	Memberships []*SegmentMembership `json:"memberships,omitempty"`
-	// loadedTypes holds the information for reporting if a
-	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [1]bool
-
-	namedMemberships map[string][]*SegmentMembership
-}
-
-// MembershipsOrErr returns the Memberships value or an error if the edge
-// was not loaded in eager-loading.
-func (e SegmentEdges) MembershipsOrErr() ([]*SegmentMembership, error) {
-	if e.loadedTypes[0] {
-		return e.Memberships, nil
-	}
-	return nil, &NotLoadedError{edge: "memberships"}
 }
 
 // scanValues returns the types for scanning values from sql.Rows.
@@ -216,11 +193,6 @@ func (_m *Segment) Value(name string) (ent.Value, error) {
 	return _m.selectValues.Get(name)
 }
 
-// QueryMemberships queries the "memberships" edge of the Segment entity.
-func (_m *Segment) QueryMemberships() *SegmentMembershipQuery {
-	return NewSegmentClient(_m.config).QueryMemberships(_m)
-}
-
 // Update returns a builder for updating this Segment.
 // Note that you need to call Segment.Unwrap() before calling this method if this Segment
 // was returned from a transaction, and the transaction was committed or rolled back.
@@ -297,30 +269,6 @@ func (_m *Segment) String() string {
 	builder.WriteString(_m.CreatedBy)
 	builder.WriteByte(')')
 	return builder.String()
-}
-
-// NamedMemberships returns the Memberships named value or an error if the edge was not
-// loaded in eager-loading with this name.
-func (_m *Segment) NamedMemberships(name string) ([]*SegmentMembership, error) {
-	if _m.Edges.namedMemberships == nil {
-		return nil, &NotLoadedError{edge: name}
-	}
-	nodes, ok := _m.Edges.namedMemberships[name]
-	if !ok {
-		return nil, &NotLoadedError{edge: name}
-	}
-	return nodes, nil
-}
-
-func (_m *Segment) appendNamedMemberships(name string, edges ...*SegmentMembership) {
-	if _m.Edges.namedMemberships == nil {
-		_m.Edges.namedMemberships = make(map[string][]*SegmentMembership)
-	}
-	if len(edges) == 0 {
-		_m.Edges.namedMemberships[name] = []*SegmentMembership{}
-	} else {
-		_m.Edges.namedMemberships[name] = append(_m.Edges.namedMemberships[name], edges...)
-	}
 }
 
 // Segments is a parsable slice of Segment.

@@ -15,7 +15,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/rapportcrm/rapport/ent/schematype"
 	"github.com/rapportcrm/rapport/ent/segment"
-	"github.com/rapportcrm/rapport/ent/segmentmembership"
 )
 
 // SegmentCreate is the builder for creating a Segment entity.
@@ -202,21 +201,6 @@ func (_c *SegmentCreate) SetNillableID(v *uuid.UUID) *SegmentCreate {
 		_c.SetID(*v)
 	}
 	return _c
-}
-
-// AddMembershipIDs adds the "memberships" edge to the SegmentMembership entity by IDs.
-func (_c *SegmentCreate) AddMembershipIDs(ids ...int64) *SegmentCreate {
-	_c.mutation.AddMembershipIDs(ids...)
-	return _c
-}
-
-// AddMemberships adds the "memberships" edges to the SegmentMembership entity.
-func (_c *SegmentCreate) AddMemberships(v ...*SegmentMembership) *SegmentCreate {
-	ids := make([]int64, len(v))
-	for i := range v {
-		ids[i] = v[i].ID
-	}
-	return _c.AddMembershipIDs(ids...)
 }
 
 // Mutation returns the SegmentMutation object of the builder.
@@ -439,22 +423,6 @@ func (_c *SegmentCreate) createSpec() (*Segment, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.CreatedBy(); ok {
 		_spec.SetField(segment.FieldCreatedBy, field.TypeString, value)
 		_node.CreatedBy = value
-	}
-	if nodes := _c.mutation.MembershipsIDs(); len(nodes) > 0 {
-		edge := &sqlgraph.EdgeSpec{
-			Rel:     sqlgraph.O2M,
-			Inverse: false,
-			Table:   segment.MembershipsTable,
-			Columns: []string{segment.MembershipsColumn},
-			Bidi:    false,
-			Target: &sqlgraph.EdgeTarget{
-				IDSpec: sqlgraph.NewFieldSpec(segmentmembership.FieldID, field.TypeInt64),
-			},
-		}
-		for _, k := range nodes {
-			edge.Target.Nodes = append(edge.Target.Nodes, k)
-		}
-		_spec.Edges = append(_spec.Edges, edge)
 	}
 	return _node, _spec
 }

@@ -4,7 +4,6 @@ package ent
 
 import (
 	"context"
-	"database/sql/driver"
 	"fmt"
 	"math"
 
@@ -16,20 +15,17 @@ import (
 	"github.com/google/uuid"
 	"github.com/rapportcrm/rapport/ent/predicate"
 	"github.com/rapportcrm/rapport/ent/segment"
-	"github.com/rapportcrm/rapport/ent/segmentmembership"
 )
 
 // SegmentQuery is the builder for querying Segment entities.
 type SegmentQuery struct {
 	config
-	ctx                  *QueryContext
-	order                []segment.OrderOption
-	inters               []Interceptor
-	predicates           []predicate.Segment
-	withMemberships      *SegmentMembershipQuery
-	loadTotal            []func(context.Context, []*Segment) error
-	modifiers            []func(*sql.Selector)
-	withNamedMemberships map[string]*SegmentMembershipQuery
+	ctx        *QueryContext
+	order      []segment.OrderOption
+	inters     []Interceptor
+	predicates []predicate.Segment
+	loadTotal  []func(context.Context, []*Segment) error
+	modifiers  []func(*sql.Selector)
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
 	path func(context.Context) (*sql.Selector, error)
@@ -64,28 +60,6 @@ func (_q *SegmentQuery) Unique(unique bool) *SegmentQuery {
 func (_q *SegmentQuery) Order(o ...segment.OrderOption) *SegmentQuery {
 	_q.order = append(_q.order, o...)
 	return _q
-}
-
-// QueryMemberships chains the current query on the "memberships" edge.
-func (_q *SegmentQuery) QueryMemberships() *SegmentMembershipQuery {
-	query := (&SegmentMembershipClient{config: _q.config}).Query()
-	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
-		if err := _q.prepareQuery(ctx); err != nil {
-			return nil, err
-		}
-		selector := _q.sqlQuery(ctx)
-		if err := selector.Err(); err != nil {
-			return nil, err
-		}
-		step := sqlgraph.NewStep(
-			sqlgraph.From(segment.Table, segment.FieldID, selector),
-			sqlgraph.To(segmentmembership.Table, segmentmembership.FieldID),
-			sqlgraph.Edge(sqlgraph.O2M, false, segment.MembershipsTable, segment.MembershipsColumn),
-		)
-		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
-		return fromU, nil
-	}
-	return query
 }
 
 // First returns the first Segment entity from the query.
@@ -275,28 +249,16 @@ func (_q *SegmentQuery) Clone() *SegmentQuery {
 		return nil
 	}
 	return &SegmentQuery{
-		config:          _q.config,
-		ctx:             _q.ctx.Clone(),
-		order:           append([]segment.OrderOption{}, _q.order...),
-		inters:          append([]Interceptor{}, _q.inters...),
-		predicates:      append([]predicate.Segment{}, _q.predicates...),
-		withMemberships: _q.withMemberships.Clone(),
+		config:     _q.config,
+		ctx:        _q.ctx.Clone(),
+		order:      append([]segment.OrderOption{}, _q.order...),
+		inters:     append([]Interceptor{}, _q.inters...),
+		predicates: append([]predicate.Segment{}, _q.predicates...),
 		// clone intermediate query.
 		sql:       _q.sql.Clone(),
 		path:      _q.path,
 		modifiers: append([]func(*sql.Selector){}, _q.modifiers...),
 	}
-}
-
-// WithMemberships tells the query-builder to eager-load the nodes that are connected to
-// the "memberships" edge. The optional arguments are used to configure the query builder of the edge.
-func (_q *SegmentQuery) WithMemberships(opts ...func(*SegmentMembershipQuery)) *SegmentQuery {
-	query := (&SegmentMembershipClient{config: _q.config}).Query()
-	for _, opt := range opts {
-		opt(query)
-	}
-	_q.withMemberships = query
-	return _q
 }
 
 // GroupBy is used to group vertices by one or more fields/columns.
@@ -375,11 +337,8 @@ func (_q *SegmentQuery) prepareQuery(ctx context.Context) error {
 
 func (_q *SegmentQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Segment, error) {
 	var (
-		nodes       = []*Segment{}
-		_spec       = _q.querySpec()
-		loadedTypes = [1]bool{
-			_q.withMemberships != nil,
-		}
+		nodes = []*Segment{}
+		_spec = _q.querySpec()
 	)
 	_spec.ScanValues = func(columns []string) ([]any, error) {
 		return (*Segment).scanValues(nil, columns)
@@ -387,7 +346,6 @@ func (_q *SegmentQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Segm
 	_spec.Assign = func(columns []string, values []any) error {
 		node := &Segment{config: _q.config}
 		nodes = append(nodes, node)
-		node.Edges.loadedTypes = loadedTypes
 		return node.assignValues(columns, values)
 	}
 	if len(_q.modifiers) > 0 {
@@ -402,57 +360,12 @@ func (_q *SegmentQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Segm
 	if len(nodes) == 0 {
 		return nodes, nil
 	}
-	if query := _q.withMemberships; query != nil {
-		if err := _q.loadMemberships(ctx, query, nodes,
-			func(n *Segment) { n.Edges.Memberships = []*SegmentMembership{} },
-			func(n *Segment, e *SegmentMembership) { n.Edges.Memberships = append(n.Edges.Memberships, e) }); err != nil {
-			return nil, err
-		}
-	}
-	for name, query := range _q.withNamedMemberships {
-		if err := _q.loadMemberships(ctx, query, nodes,
-			func(n *Segment) { n.appendNamedMemberships(name) },
-			func(n *Segment, e *SegmentMembership) { n.appendNamedMemberships(name, e) }); err != nil {
-			return nil, err
-		}
-	}
 	for i := range _q.loadTotal {
 		if err := _q.loadTotal[i](ctx, nodes); err != nil {
 			return nil, err
 		}
 	}
 	return nodes, nil
-}
-
-func (_q *SegmentQuery) loadMemberships(ctx context.Context, query *SegmentMembershipQuery, nodes []*Segment, init func(*Segment), assign func(*Segment, *SegmentMembership)) error {
-	fks := make([]driver.Value, 0, len(nodes))
-	nodeids := make(map[uuid.UUID]*Segment)
-	for i := range nodes {
-		fks = append(fks, nodes[i].ID)
-		nodeids[nodes[i].ID] = nodes[i]
-		if init != nil {
-			init(nodes[i])
-		}
-	}
-	if len(query.ctx.Fields) > 0 {
-		query.ctx.AppendFieldOnce(segmentmembership.FieldSegmentID)
-	}
-	query.Where(predicate.SegmentMembership(func(s *sql.Selector) {
-		s.Where(sql.InValues(s.C(segment.MembershipsColumn), fks...))
-	}))
-	neighbors, err := query.All(ctx)
-	if err != nil {
-		return err
-	}
-	for _, n := range neighbors {
-		fk := n.SegmentID
-		node, ok := nodeids[fk]
-		if !ok {
-			return fmt.Errorf(`unexpected referenced foreign-key "segment_id" returned %v for node %v`, fk, n.ID)
-		}
-		assign(node, n)
-	}
-	return nil
 }
 
 func (_q *SegmentQuery) sqlCount(ctx context.Context) (int, error) {
@@ -572,20 +485,6 @@ func (_q *SegmentQuery) ForShare(opts ...sql.LockOption) *SegmentQuery {
 func (_q *SegmentQuery) Modify(modifiers ...func(s *sql.Selector)) *SegmentSelect {
 	_q.modifiers = append(_q.modifiers, modifiers...)
 	return _q.Select()
-}
-
-// WithNamedMemberships tells the query-builder to eager-load the nodes that are connected to the "memberships"
-// edge with the given name. The optional arguments are used to configure the query builder of the edge.
-func (_q *SegmentQuery) WithNamedMemberships(name string, opts ...func(*SegmentMembershipQuery)) *SegmentQuery {
-	query := (&SegmentMembershipClient{config: _q.config}).Query()
-	for _, opt := range opts {
-		opt(query)
-	}
-	if _q.withNamedMemberships == nil {
-		_q.withNamedMemberships = make(map[string]*SegmentMembershipQuery)
-	}
-	_q.withNamedMemberships[name] = query
-	return _q
 }
 
 // SegmentGroupBy is the group-by builder for Segment entities.

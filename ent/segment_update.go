@@ -14,7 +14,6 @@ import (
 	"github.com/rapportcrm/rapport/ent/predicate"
 	"github.com/rapportcrm/rapport/ent/schematype"
 	"github.com/rapportcrm/rapport/ent/segment"
-	"github.com/rapportcrm/rapport/ent/segmentmembership"
 )
 
 // SegmentUpdate is the builder for updating Segment entities.
@@ -219,45 +218,9 @@ func (_u *SegmentUpdate) ClearMessagingSyncedAt() *SegmentUpdate {
 	return _u
 }
 
-// AddMembershipIDs adds the "memberships" edge to the SegmentMembership entity by IDs.
-func (_u *SegmentUpdate) AddMembershipIDs(ids ...int64) *SegmentUpdate {
-	_u.mutation.AddMembershipIDs(ids...)
-	return _u
-}
-
-// AddMemberships adds the "memberships" edges to the SegmentMembership entity.
-func (_u *SegmentUpdate) AddMemberships(v ...*SegmentMembership) *SegmentUpdate {
-	ids := make([]int64, len(v))
-	for i := range v {
-		ids[i] = v[i].ID
-	}
-	return _u.AddMembershipIDs(ids...)
-}
-
 // Mutation returns the SegmentMutation object of the builder.
 func (_u *SegmentUpdate) Mutation() *SegmentMutation {
 	return _u.mutation
-}
-
-// ClearMemberships clears all "memberships" edges to the SegmentMembership entity.
-func (_u *SegmentUpdate) ClearMemberships() *SegmentUpdate {
-	_u.mutation.ClearMemberships()
-	return _u
-}
-
-// RemoveMembershipIDs removes the "memberships" edge to SegmentMembership entities by IDs.
-func (_u *SegmentUpdate) RemoveMembershipIDs(ids ...int64) *SegmentUpdate {
-	_u.mutation.RemoveMembershipIDs(ids...)
-	return _u
-}
-
-// RemoveMemberships removes "memberships" edges to SegmentMembership entities.
-func (_u *SegmentUpdate) RemoveMemberships(v ...*SegmentMembership) *SegmentUpdate {
-	ids := make([]int64, len(v))
-	for i := range v {
-		ids[i] = v[i].ID
-	}
-	return _u.RemoveMembershipIDs(ids...)
 }
 
 // Save executes the query and returns the number of nodes affected by the update operation.
@@ -406,51 +369,6 @@ func (_u *SegmentUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if _u.mutation.MessagingSyncedAtCleared() {
 		_spec.ClearField(segment.FieldMessagingSyncedAt, field.TypeTime)
-	}
-	if _u.mutation.MembershipsCleared() {
-		edge := &sqlgraph.EdgeSpec{
-			Rel:     sqlgraph.O2M,
-			Inverse: false,
-			Table:   segment.MembershipsTable,
-			Columns: []string{segment.MembershipsColumn},
-			Bidi:    false,
-			Target: &sqlgraph.EdgeTarget{
-				IDSpec: sqlgraph.NewFieldSpec(segmentmembership.FieldID, field.TypeInt64),
-			},
-		}
-		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
-	}
-	if nodes := _u.mutation.RemovedMembershipsIDs(); len(nodes) > 0 && !_u.mutation.MembershipsCleared() {
-		edge := &sqlgraph.EdgeSpec{
-			Rel:     sqlgraph.O2M,
-			Inverse: false,
-			Table:   segment.MembershipsTable,
-			Columns: []string{segment.MembershipsColumn},
-			Bidi:    false,
-			Target: &sqlgraph.EdgeTarget{
-				IDSpec: sqlgraph.NewFieldSpec(segmentmembership.FieldID, field.TypeInt64),
-			},
-		}
-		for _, k := range nodes {
-			edge.Target.Nodes = append(edge.Target.Nodes, k)
-		}
-		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
-	}
-	if nodes := _u.mutation.MembershipsIDs(); len(nodes) > 0 {
-		edge := &sqlgraph.EdgeSpec{
-			Rel:     sqlgraph.O2M,
-			Inverse: false,
-			Table:   segment.MembershipsTable,
-			Columns: []string{segment.MembershipsColumn},
-			Bidi:    false,
-			Target: &sqlgraph.EdgeTarget{
-				IDSpec: sqlgraph.NewFieldSpec(segmentmembership.FieldID, field.TypeInt64),
-			},
-		}
-		for _, k := range nodes {
-			edge.Target.Nodes = append(edge.Target.Nodes, k)
-		}
-		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
 	_spec.AddModifiers(_u.modifiers...)
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
@@ -662,45 +580,9 @@ func (_u *SegmentUpdateOne) ClearMessagingSyncedAt() *SegmentUpdateOne {
 	return _u
 }
 
-// AddMembershipIDs adds the "memberships" edge to the SegmentMembership entity by IDs.
-func (_u *SegmentUpdateOne) AddMembershipIDs(ids ...int64) *SegmentUpdateOne {
-	_u.mutation.AddMembershipIDs(ids...)
-	return _u
-}
-
-// AddMemberships adds the "memberships" edges to the SegmentMembership entity.
-func (_u *SegmentUpdateOne) AddMemberships(v ...*SegmentMembership) *SegmentUpdateOne {
-	ids := make([]int64, len(v))
-	for i := range v {
-		ids[i] = v[i].ID
-	}
-	return _u.AddMembershipIDs(ids...)
-}
-
 // Mutation returns the SegmentMutation object of the builder.
 func (_u *SegmentUpdateOne) Mutation() *SegmentMutation {
 	return _u.mutation
-}
-
-// ClearMemberships clears all "memberships" edges to the SegmentMembership entity.
-func (_u *SegmentUpdateOne) ClearMemberships() *SegmentUpdateOne {
-	_u.mutation.ClearMemberships()
-	return _u
-}
-
-// RemoveMembershipIDs removes the "memberships" edge to SegmentMembership entities by IDs.
-func (_u *SegmentUpdateOne) RemoveMembershipIDs(ids ...int64) *SegmentUpdateOne {
-	_u.mutation.RemoveMembershipIDs(ids...)
-	return _u
-}
-
-// RemoveMemberships removes "memberships" edges to SegmentMembership entities.
-func (_u *SegmentUpdateOne) RemoveMemberships(v ...*SegmentMembership) *SegmentUpdateOne {
-	ids := make([]int64, len(v))
-	for i := range v {
-		ids[i] = v[i].ID
-	}
-	return _u.RemoveMembershipIDs(ids...)
 }
 
 // Where appends a list predicates to the SegmentUpdate builder.
@@ -879,51 +761,6 @@ func (_u *SegmentUpdateOne) sqlSave(ctx context.Context) (_node *Segment, err er
 	}
 	if _u.mutation.MessagingSyncedAtCleared() {
 		_spec.ClearField(segment.FieldMessagingSyncedAt, field.TypeTime)
-	}
-	if _u.mutation.MembershipsCleared() {
-		edge := &sqlgraph.EdgeSpec{
-			Rel:     sqlgraph.O2M,
-			Inverse: false,
-			Table:   segment.MembershipsTable,
-			Columns: []string{segment.MembershipsColumn},
-			Bidi:    false,
-			Target: &sqlgraph.EdgeTarget{
-				IDSpec: sqlgraph.NewFieldSpec(segmentmembership.FieldID, field.TypeInt64),
-			},
-		}
-		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
-	}
-	if nodes := _u.mutation.RemovedMembershipsIDs(); len(nodes) > 0 && !_u.mutation.MembershipsCleared() {
-		edge := &sqlgraph.EdgeSpec{
-			Rel:     sqlgraph.O2M,
-			Inverse: false,
-			Table:   segment.MembershipsTable,
-			Columns: []string{segment.MembershipsColumn},
-			Bidi:    false,
-			Target: &sqlgraph.EdgeTarget{
-				IDSpec: sqlgraph.NewFieldSpec(segmentmembership.FieldID, field.TypeInt64),
-			},
-		}
-		for _, k := range nodes {
-			edge.Target.Nodes = append(edge.Target.Nodes, k)
-		}
-		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
-	}
-	if nodes := _u.mutation.MembershipsIDs(); len(nodes) > 0 {
-		edge := &sqlgraph.EdgeSpec{
-			Rel:     sqlgraph.O2M,
-			Inverse: false,
-			Table:   segment.MembershipsTable,
-			Columns: []string{segment.MembershipsColumn},
-			Bidi:    false,
-			Target: &sqlgraph.EdgeTarget{
-				IDSpec: sqlgraph.NewFieldSpec(segmentmembership.FieldID, field.TypeInt64),
-			},
-		}
-		for _, k := range nodes {
-			edge.Target.Nodes = append(edge.Target.Nodes, k)
-		}
-		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
 	_spec.AddModifiers(_u.modifiers...)
 	_node = &Segment{config: _u.config}

@@ -10,8 +10,6 @@ import (
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/sql"
 	"github.com/google/uuid"
-	"github.com/rapportcrm/rapport/ent/customerprofile"
-	"github.com/rapportcrm/rapport/ent/segment"
 	"github.com/rapportcrm/rapport/ent/segmentmembership"
 )
 
@@ -29,46 +27,8 @@ type SegmentMembership struct {
 	// Source holds the value of the "source" field.
 	Source segmentmembership.Source `json:"source,omitempty"`
 	// AddedAt holds the value of the "added_at" field.
-	AddedAt time.Time `json:"added_at,omitempty"`
-	// Edges holds the relations/edges for other nodes in the graph.
-	// The values are being populated by the SegmentMembershipQuery when eager-loading is set.
-	Edges        SegmentMembershipEdges `json:"edges"`
+	AddedAt      time.Time `json:"added_at,omitempty"`
 	selectValues sql.SelectValues
-}
-
-// SegmentMembershipEdges holds the relations/edges for other nodes in the graph.
-type SegmentMembershipEdges struct {
-	// Segment holds the value of the segment edge.
-	Segment *Segment `json:"segment,omitempty"`
-	// Customer holds the value of the customer edge.
-	Customer *CustomerProfile `json:"customer,omitempty"`
-	// loadedTypes holds the information for reporting if a
-	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [2]bool
-	// totalCount holds the count of the edges above.
-	totalCount [2]map[string]int
-}
-
-// SegmentOrErr returns the Segment value or an error if the edge
-// was not loaded in eager-loading, or loaded but was not found.
-func (e SegmentMembershipEdges) SegmentOrErr() (*Segment, error) {
-	if e.Segment != nil {
-		return e.Segment, nil
-	} else if e.loadedTypes[0] {
-		return nil, &NotFoundError{label: segment.Label}
-	}
-	return nil, &NotLoadedError{edge: "segment"}
-}
-
-// CustomerOrErr returns the Customer value or an error if the edge
-// was not loaded in eager-loading, or loaded but was not found.
-func (e SegmentMembershipEdges) CustomerOrErr() (*CustomerProfile, error) {
-	if e.Customer != nil {
-		return e.Customer, nil
-	} else if e.loadedTypes[1] {
-		return nil, &NotFoundError{label: customerprofile.Label}
-	}
-	return nil, &NotLoadedError{edge: "customer"}
 }
 
 // scanValues returns the types for scanning values from sql.Rows.
@@ -146,16 +106,6 @@ func (_m *SegmentMembership) assignValues(columns []string, values []any) error 
 // This includes values selected through modifiers, order, etc.
 func (_m *SegmentMembership) Value(name string) (ent.Value, error) {
 	return _m.selectValues.Get(name)
-}
-
-// QuerySegment queries the "segment" edge of the SegmentMembership entity.
-func (_m *SegmentMembership) QuerySegment() *SegmentQuery {
-	return NewSegmentMembershipClient(_m.config).QuerySegment(_m)
-}
-
-// QueryCustomer queries the "customer" edge of the SegmentMembership entity.
-func (_m *SegmentMembership) QueryCustomer() *CustomerProfileQuery {
-	return NewSegmentMembershipClient(_m.config).QueryCustomer(_m)
 }
 
 // Update returns a builder for updating this SegmentMembership.

@@ -12,8 +12,6 @@ import (
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
 	"github.com/google/uuid"
-	"github.com/rapportcrm/rapport/ent/customerprofile"
-	"github.com/rapportcrm/rapport/ent/segment"
 	"github.com/rapportcrm/rapport/ent/segmentmembership"
 )
 
@@ -75,16 +73,6 @@ func (_c *SegmentMembershipCreate) SetNillableAddedAt(v *time.Time) *SegmentMemb
 func (_c *SegmentMembershipCreate) SetID(v int64) *SegmentMembershipCreate {
 	_c.mutation.SetID(v)
 	return _c
-}
-
-// SetSegment sets the "segment" edge to the Segment entity.
-func (_c *SegmentMembershipCreate) SetSegment(v *Segment) *SegmentMembershipCreate {
-	return _c.SetSegmentID(v.ID)
-}
-
-// SetCustomer sets the "customer" edge to the CustomerProfile entity.
-func (_c *SegmentMembershipCreate) SetCustomer(v *CustomerProfile) *SegmentMembershipCreate {
-	return _c.SetCustomerID(v.ID)
 }
 
 // Mutation returns the SegmentMembershipMutation object of the builder.
@@ -160,12 +148,6 @@ func (_c *SegmentMembershipCreate) check() error {
 	if _, ok := _c.mutation.AddedAt(); !ok {
 		return &ValidationError{Name: "added_at", err: errors.New(`ent: missing required field "SegmentMembership.added_at"`)}
 	}
-	if len(_c.mutation.SegmentIDs()) == 0 {
-		return &ValidationError{Name: "segment", err: errors.New(`ent: missing required edge "SegmentMembership.segment"`)}
-	}
-	if len(_c.mutation.CustomerIDs()) == 0 {
-		return &ValidationError{Name: "customer", err: errors.New(`ent: missing required edge "SegmentMembership.customer"`)}
-	}
 	return nil
 }
 
@@ -203,6 +185,14 @@ func (_c *SegmentMembershipCreate) createSpec() (*SegmentMembership, *sqlgraph.C
 		_spec.SetField(segmentmembership.FieldTenantID, field.TypeUUID, value)
 		_node.TenantID = value
 	}
+	if value, ok := _c.mutation.SegmentID(); ok {
+		_spec.SetField(segmentmembership.FieldSegmentID, field.TypeUUID, value)
+		_node.SegmentID = value
+	}
+	if value, ok := _c.mutation.CustomerID(); ok {
+		_spec.SetField(segmentmembership.FieldCustomerID, field.TypeUUID, value)
+		_node.CustomerID = value
+	}
 	if value, ok := _c.mutation.Source(); ok {
 		_spec.SetField(segmentmembership.FieldSource, field.TypeEnum, value)
 		_node.Source = value
@@ -210,40 +200,6 @@ func (_c *SegmentMembershipCreate) createSpec() (*SegmentMembership, *sqlgraph.C
 	if value, ok := _c.mutation.AddedAt(); ok {
 		_spec.SetField(segmentmembership.FieldAddedAt, field.TypeTime, value)
 		_node.AddedAt = value
-	}
-	if nodes := _c.mutation.SegmentIDs(); len(nodes) > 0 {
-		edge := &sqlgraph.EdgeSpec{
-			Rel:     sqlgraph.M2O,
-			Inverse: true,
-			Table:   segmentmembership.SegmentTable,
-			Columns: []string{segmentmembership.SegmentColumn},
-			Bidi:    false,
-			Target: &sqlgraph.EdgeTarget{
-				IDSpec: sqlgraph.NewFieldSpec(segment.FieldID, field.TypeUUID),
-			},
-		}
-		for _, k := range nodes {
-			edge.Target.Nodes = append(edge.Target.Nodes, k)
-		}
-		_node.SegmentID = nodes[0]
-		_spec.Edges = append(_spec.Edges, edge)
-	}
-	if nodes := _c.mutation.CustomerIDs(); len(nodes) > 0 {
-		edge := &sqlgraph.EdgeSpec{
-			Rel:     sqlgraph.M2O,
-			Inverse: true,
-			Table:   segmentmembership.CustomerTable,
-			Columns: []string{segmentmembership.CustomerColumn},
-			Bidi:    false,
-			Target: &sqlgraph.EdgeTarget{
-				IDSpec: sqlgraph.NewFieldSpec(customerprofile.FieldID, field.TypeUUID),
-			},
-		}
-		for _, k := range nodes {
-			edge.Target.Nodes = append(edge.Target.Nodes, k)
-		}
-		_node.CustomerID = nodes[0]
-		_spec.Edges = append(_spec.Edges, edge)
 	}
 	return _node, _spec
 }

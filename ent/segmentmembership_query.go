@@ -12,24 +12,19 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
-	"github.com/google/uuid"
-	"github.com/rapportcrm/rapport/ent/customerprofile"
 	"github.com/rapportcrm/rapport/ent/predicate"
-	"github.com/rapportcrm/rapport/ent/segment"
 	"github.com/rapportcrm/rapport/ent/segmentmembership"
 )
 
 // SegmentMembershipQuery is the builder for querying SegmentMembership entities.
 type SegmentMembershipQuery struct {
 	config
-	ctx          *QueryContext
-	order        []segmentmembership.OrderOption
-	inters       []Interceptor
-	predicates   []predicate.SegmentMembership
-	withSegment  *SegmentQuery
-	withCustomer *CustomerProfileQuery
-	loadTotal    []func(context.Context, []*SegmentMembership) error
-	modifiers    []func(*sql.Selector)
+	ctx        *QueryContext
+	order      []segmentmembership.OrderOption
+	inters     []Interceptor
+	predicates []predicate.SegmentMembership
+	loadTotal  []func(context.Context, []*SegmentMembership) error
+	modifiers  []func(*sql.Selector)
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
 	path func(context.Context) (*sql.Selector, error)
@@ -64,50 +59,6 @@ func (_q *SegmentMembershipQuery) Unique(unique bool) *SegmentMembershipQuery {
 func (_q *SegmentMembershipQuery) Order(o ...segmentmembership.OrderOption) *SegmentMembershipQuery {
 	_q.order = append(_q.order, o...)
 	return _q
-}
-
-// QuerySegment chains the current query on the "segment" edge.
-func (_q *SegmentMembershipQuery) QuerySegment() *SegmentQuery {
-	query := (&SegmentClient{config: _q.config}).Query()
-	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
-		if err := _q.prepareQuery(ctx); err != nil {
-			return nil, err
-		}
-		selector := _q.sqlQuery(ctx)
-		if err := selector.Err(); err != nil {
-			return nil, err
-		}
-		step := sqlgraph.NewStep(
-			sqlgraph.From(segmentmembership.Table, segmentmembership.FieldID, selector),
-			sqlgraph.To(segment.Table, segment.FieldID),
-			sqlgraph.Edge(sqlgraph.M2O, true, segmentmembership.SegmentTable, segmentmembership.SegmentColumn),
-		)
-		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
-		return fromU, nil
-	}
-	return query
-}
-
-// QueryCustomer chains the current query on the "customer" edge.
-func (_q *SegmentMembershipQuery) QueryCustomer() *CustomerProfileQuery {
-	query := (&CustomerProfileClient{config: _q.config}).Query()
-	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
-		if err := _q.prepareQuery(ctx); err != nil {
-			return nil, err
-		}
-		selector := _q.sqlQuery(ctx)
-		if err := selector.Err(); err != nil {
-			return nil, err
-		}
-		step := sqlgraph.NewStep(
-			sqlgraph.From(segmentmembership.Table, segmentmembership.FieldID, selector),
-			sqlgraph.To(customerprofile.Table, customerprofile.FieldID),
-			sqlgraph.Edge(sqlgraph.M2O, true, segmentmembership.CustomerTable, segmentmembership.CustomerColumn),
-		)
-		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
-		return fromU, nil
-	}
-	return query
 }
 
 // First returns the first SegmentMembership entity from the query.
@@ -297,40 +248,16 @@ func (_q *SegmentMembershipQuery) Clone() *SegmentMembershipQuery {
 		return nil
 	}
 	return &SegmentMembershipQuery{
-		config:       _q.config,
-		ctx:          _q.ctx.Clone(),
-		order:        append([]segmentmembership.OrderOption{}, _q.order...),
-		inters:       append([]Interceptor{}, _q.inters...),
-		predicates:   append([]predicate.SegmentMembership{}, _q.predicates...),
-		withSegment:  _q.withSegment.Clone(),
-		withCustomer: _q.withCustomer.Clone(),
+		config:     _q.config,
+		ctx:        _q.ctx.Clone(),
+		order:      append([]segmentmembership.OrderOption{}, _q.order...),
+		inters:     append([]Interceptor{}, _q.inters...),
+		predicates: append([]predicate.SegmentMembership{}, _q.predicates...),
 		// clone intermediate query.
 		sql:       _q.sql.Clone(),
 		path:      _q.path,
 		modifiers: append([]func(*sql.Selector){}, _q.modifiers...),
 	}
-}
-
-// WithSegment tells the query-builder to eager-load the nodes that are connected to
-// the "segment" edge. The optional arguments are used to configure the query builder of the edge.
-func (_q *SegmentMembershipQuery) WithSegment(opts ...func(*SegmentQuery)) *SegmentMembershipQuery {
-	query := (&SegmentClient{config: _q.config}).Query()
-	for _, opt := range opts {
-		opt(query)
-	}
-	_q.withSegment = query
-	return _q
-}
-
-// WithCustomer tells the query-builder to eager-load the nodes that are connected to
-// the "customer" edge. The optional arguments are used to configure the query builder of the edge.
-func (_q *SegmentMembershipQuery) WithCustomer(opts ...func(*CustomerProfileQuery)) *SegmentMembershipQuery {
-	query := (&CustomerProfileClient{config: _q.config}).Query()
-	for _, opt := range opts {
-		opt(query)
-	}
-	_q.withCustomer = query
-	return _q
 }
 
 // GroupBy is used to group vertices by one or more fields/columns.
@@ -409,12 +336,8 @@ func (_q *SegmentMembershipQuery) prepareQuery(ctx context.Context) error {
 
 func (_q *SegmentMembershipQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*SegmentMembership, error) {
 	var (
-		nodes       = []*SegmentMembership{}
-		_spec       = _q.querySpec()
-		loadedTypes = [2]bool{
-			_q.withSegment != nil,
-			_q.withCustomer != nil,
-		}
+		nodes = []*SegmentMembership{}
+		_spec = _q.querySpec()
 	)
 	_spec.ScanValues = func(columns []string) ([]any, error) {
 		return (*SegmentMembership).scanValues(nil, columns)
@@ -422,7 +345,6 @@ func (_q *SegmentMembershipQuery) sqlAll(ctx context.Context, hooks ...queryHook
 	_spec.Assign = func(columns []string, values []any) error {
 		node := &SegmentMembership{config: _q.config}
 		nodes = append(nodes, node)
-		node.Edges.loadedTypes = loadedTypes
 		return node.assignValues(columns, values)
 	}
 	if len(_q.modifiers) > 0 {
@@ -437,83 +359,12 @@ func (_q *SegmentMembershipQuery) sqlAll(ctx context.Context, hooks ...queryHook
 	if len(nodes) == 0 {
 		return nodes, nil
 	}
-	if query := _q.withSegment; query != nil {
-		if err := _q.loadSegment(ctx, query, nodes, nil,
-			func(n *SegmentMembership, e *Segment) { n.Edges.Segment = e }); err != nil {
-			return nil, err
-		}
-	}
-	if query := _q.withCustomer; query != nil {
-		if err := _q.loadCustomer(ctx, query, nodes, nil,
-			func(n *SegmentMembership, e *CustomerProfile) { n.Edges.Customer = e }); err != nil {
-			return nil, err
-		}
-	}
 	for i := range _q.loadTotal {
 		if err := _q.loadTotal[i](ctx, nodes); err != nil {
 			return nil, err
 		}
 	}
 	return nodes, nil
-}
-
-func (_q *SegmentMembershipQuery) loadSegment(ctx context.Context, query *SegmentQuery, nodes []*SegmentMembership, init func(*SegmentMembership), assign func(*SegmentMembership, *Segment)) error {
-	ids := make([]uuid.UUID, 0, len(nodes))
-	nodeids := make(map[uuid.UUID][]*SegmentMembership)
-	for i := range nodes {
-		fk := nodes[i].SegmentID
-		if _, ok := nodeids[fk]; !ok {
-			ids = append(ids, fk)
-		}
-		nodeids[fk] = append(nodeids[fk], nodes[i])
-	}
-	if len(ids) == 0 {
-		return nil
-	}
-	query.Where(segment.IDIn(ids...))
-	neighbors, err := query.All(ctx)
-	if err != nil {
-		return err
-	}
-	for _, n := range neighbors {
-		nodes, ok := nodeids[n.ID]
-		if !ok {
-			return fmt.Errorf(`unexpected foreign-key "segment_id" returned %v`, n.ID)
-		}
-		for i := range nodes {
-			assign(nodes[i], n)
-		}
-	}
-	return nil
-}
-func (_q *SegmentMembershipQuery) loadCustomer(ctx context.Context, query *CustomerProfileQuery, nodes []*SegmentMembership, init func(*SegmentMembership), assign func(*SegmentMembership, *CustomerProfile)) error {
-	ids := make([]uuid.UUID, 0, len(nodes))
-	nodeids := make(map[uuid.UUID][]*SegmentMembership)
-	for i := range nodes {
-		fk := nodes[i].CustomerID
-		if _, ok := nodeids[fk]; !ok {
-			ids = append(ids, fk)
-		}
-		nodeids[fk] = append(nodeids[fk], nodes[i])
-	}
-	if len(ids) == 0 {
-		return nil
-	}
-	query.Where(customerprofile.IDIn(ids...))
-	neighbors, err := query.All(ctx)
-	if err != nil {
-		return err
-	}
-	for _, n := range neighbors {
-		nodes, ok := nodeids[n.ID]
-		if !ok {
-			return fmt.Errorf(`unexpected foreign-key "customer_id" returned %v`, n.ID)
-		}
-		for i := range nodes {
-			assign(nodes[i], n)
-		}
-	}
-	return nil
 }
 
 func (_q *SegmentMembershipQuery) sqlCount(ctx context.Context) (int, error) {
@@ -543,12 +394,6 @@ func (_q *SegmentMembershipQuery) querySpec() *sqlgraph.QuerySpec {
 			if fields[i] != segmentmembership.FieldID {
 				_spec.Node.Columns = append(_spec.Node.Columns, fields[i])
 			}
-		}
-		if _q.withSegment != nil {
-			_spec.Node.AddColumnOnce(segmentmembership.FieldSegmentID)
-		}
-		if _q.withCustomer != nil {
-			_spec.Node.AddColumnOnce(segmentmembership.FieldCustomerID)
 		}
 	}
 	if ps := _q.predicates; len(ps) > 0 {

@@ -60,17 +60,6 @@ func (_u *SegmentMembershipUpdate) ExecX(ctx context.Context) {
 	}
 }
 
-// check runs all checks and user-defined validators on the builder.
-func (_u *SegmentMembershipUpdate) check() error {
-	if _u.mutation.SegmentCleared() && len(_u.mutation.SegmentIDs()) > 0 {
-		return errors.New(`ent: clearing a required unique edge "SegmentMembership.segment"`)
-	}
-	if _u.mutation.CustomerCleared() && len(_u.mutation.CustomerIDs()) > 0 {
-		return errors.New(`ent: clearing a required unique edge "SegmentMembership.customer"`)
-	}
-	return nil
-}
-
 // Modify adds a statement modifier for attaching custom logic to the UPDATE statement.
 func (_u *SegmentMembershipUpdate) Modify(modifiers ...func(u *sql.UpdateBuilder)) *SegmentMembershipUpdate {
 	_u.modifiers = append(_u.modifiers, modifiers...)
@@ -78,9 +67,6 @@ func (_u *SegmentMembershipUpdate) Modify(modifiers ...func(u *sql.UpdateBuilder
 }
 
 func (_u *SegmentMembershipUpdate) sqlSave(ctx context.Context) (_node int, err error) {
-	if err := _u.check(); err != nil {
-		return _node, err
-	}
 	_spec := sqlgraph.NewUpdateSpec(segmentmembership.Table, segmentmembership.Columns, sqlgraph.NewFieldSpec(segmentmembership.FieldID, field.TypeInt64))
 	if ps := _u.mutation.predicates; len(ps) > 0 {
 		_spec.Predicate = func(selector *sql.Selector) {
@@ -156,17 +142,6 @@ func (_u *SegmentMembershipUpdateOne) ExecX(ctx context.Context) {
 	}
 }
 
-// check runs all checks and user-defined validators on the builder.
-func (_u *SegmentMembershipUpdateOne) check() error {
-	if _u.mutation.SegmentCleared() && len(_u.mutation.SegmentIDs()) > 0 {
-		return errors.New(`ent: clearing a required unique edge "SegmentMembership.segment"`)
-	}
-	if _u.mutation.CustomerCleared() && len(_u.mutation.CustomerIDs()) > 0 {
-		return errors.New(`ent: clearing a required unique edge "SegmentMembership.customer"`)
-	}
-	return nil
-}
-
 // Modify adds a statement modifier for attaching custom logic to the UPDATE statement.
 func (_u *SegmentMembershipUpdateOne) Modify(modifiers ...func(u *sql.UpdateBuilder)) *SegmentMembershipUpdateOne {
 	_u.modifiers = append(_u.modifiers, modifiers...)
@@ -174,9 +149,6 @@ func (_u *SegmentMembershipUpdateOne) Modify(modifiers ...func(u *sql.UpdateBuil
 }
 
 func (_u *SegmentMembershipUpdateOne) sqlSave(ctx context.Context) (_node *SegmentMembership, err error) {
-	if err := _u.check(); err != nil {
-		return _node, err
-	}
 	_spec := sqlgraph.NewUpdateSpec(segmentmembership.Table, segmentmembership.Columns, sqlgraph.NewFieldSpec(segmentmembership.FieldID, field.TypeInt64))
 	id, ok := _u.mutation.ID()
 	if !ok {

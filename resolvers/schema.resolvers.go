@@ -9,7 +9,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	segments "github.com/rapportcrm/rapport/internal/segment"
 	"strings"
 	"time"
 
@@ -32,6 +31,7 @@ import (
 	"github.com/rapportcrm/rapport/internal/customer"
 	"github.com/rapportcrm/rapport/internal/identity"
 	"github.com/rapportcrm/rapport/internal/pubsub"
+	segments "github.com/rapportcrm/rapport/internal/segment"
 	"github.com/rapportcrm/rapport/internal/tenancy"
 	"github.com/rapportcrm/rapport/internal/timeline"
 )

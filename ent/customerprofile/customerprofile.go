@@ -104,8 +104,6 @@ const (
 	EdgeAliases = "aliases"
 	// EdgeActivities holds the string denoting the activities edge name in mutations.
 	EdgeActivities = "activities"
-	// EdgeSegmentMemberships holds the string denoting the segment_memberships edge name in mutations.
-	EdgeSegmentMemberships = "segment_memberships"
 	// Table holds the table name of the customerprofile in the database.
 	Table = "customer_profiles"
 	// NotesTable is the table that holds the notes relation/edge.
@@ -129,13 +127,6 @@ const (
 	ActivitiesInverseTable = "activities"
 	// ActivitiesColumn is the table column denoting the activities relation/edge.
 	ActivitiesColumn = "customer_id"
-	// SegmentMembershipsTable is the table that holds the segment_memberships relation/edge.
-	SegmentMembershipsTable = "segment_memberships"
-	// SegmentMembershipsInverseTable is the table name for the SegmentMembership entity.
-	// It exists in this package in order to avoid circular dependency with the "segmentmembership" package.
-	SegmentMembershipsInverseTable = "segment_memberships"
-	// SegmentMembershipsColumn is the table column denoting the segment_memberships relation/edge.
-	SegmentMembershipsColumn = "customer_id"
 )
 
 // Columns holds all SQL columns for customerprofile fields.
@@ -569,20 +560,6 @@ func ByActivities(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
 		sqlgraph.OrderByNeighborTerms(s, newActivitiesStep(), append([]sql.OrderTerm{term}, terms...)...)
 	}
 }
-
-// BySegmentMembershipsCount orders the results by segment_memberships count.
-func BySegmentMembershipsCount(opts ...sql.OrderTermOption) OrderOption {
-	return func(s *sql.Selector) {
-		sqlgraph.OrderByNeighborsCount(s, newSegmentMembershipsStep(), opts...)
-	}
-}
-
-// BySegmentMemberships orders the results by segment_memberships terms.
-func BySegmentMemberships(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
-	return func(s *sql.Selector) {
-		sqlgraph.OrderByNeighborTerms(s, newSegmentMembershipsStep(), append([]sql.OrderTerm{term}, terms...)...)
-	}
-}
 func newNotesStep() *sqlgraph.Step {
 	return sqlgraph.NewStep(
 		sqlgraph.From(Table, FieldID),
@@ -602,13 +579,6 @@ func newActivitiesStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(ActivitiesInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.O2M, false, ActivitiesTable, ActivitiesColumn),
-	)
-}
-func newSegmentMembershipsStep() *sqlgraph.Step {
-	return sqlgraph.NewStep(
-		sqlgraph.From(Table, FieldID),
-		sqlgraph.To(SegmentMembershipsInverseTable, FieldID),
-		sqlgraph.Edge(sqlgraph.O2M, false, SegmentMembershipsTable, SegmentMembershipsColumn),
 	)
 }
 

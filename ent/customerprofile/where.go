@@ -2055,29 +2055,6 @@ func HasActivitiesWith(preds ...predicate.Activity) predicate.CustomerProfile {
 	})
 }
 
-// HasSegmentMemberships applies the HasEdge predicate on the "segment_memberships" edge.
-func HasSegmentMemberships() predicate.CustomerProfile {
-	return predicate.CustomerProfile(func(s *sql.Selector) {
-		step := sqlgraph.NewStep(
-			sqlgraph.From(Table, FieldID),
-			sqlgraph.Edge(sqlgraph.O2M, false, SegmentMembershipsTable, SegmentMembershipsColumn),
-		)
-		sqlgraph.HasNeighbors(s, step)
-	})
-}
-
-// HasSegmentMembershipsWith applies the HasEdge predicate on the "segment_memberships" edge with a given conditions (other predicates).
-func HasSegmentMembershipsWith(preds ...predicate.SegmentMembership) predicate.CustomerProfile {
-	return predicate.CustomerProfile(func(s *sql.Selector) {
-		step := newSegmentMembershipsStep()
-		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
-			for _, p := range preds {
-				p(s)
-			}
-		})
-	})
-}
-
 // And groups predicates with the AND operator between them.
 func And(predicates ...predicate.CustomerProfile) predicate.CustomerProfile {
 	return predicate.CustomerProfile(sql.AndPredicates(predicates...))

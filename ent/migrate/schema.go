@@ -222,6 +222,11 @@ var (
 				Unique:  false,
 				Columns: []*schema.Column{CustomerProfilesColumns[1], CustomerProfilesColumns[33]},
 			},
+			{
+				Name:    "customerprofile_tenant_id_membership_tier",
+				Unique:  false,
+				Columns: []*schema.Column{CustomerProfilesColumns[1], CustomerProfilesColumns[32]},
+			},
 		},
 	}
 	// DuplicateCandidatesColumns holds the columns for the "duplicate_candidates" table.
@@ -465,40 +470,26 @@ var (
 	SegmentMembershipsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt64, Increment: true},
 		{Name: "tenant_id", Type: field.TypeUUID},
+		{Name: "segment_id", Type: field.TypeUUID},
+		{Name: "customer_id", Type: field.TypeUUID},
 		{Name: "source", Type: field.TypeEnum, Enums: []string{"RULE", "MANUAL"}, Default: "RULE"},
 		{Name: "added_at", Type: field.TypeTime},
-		{Name: "customer_id", Type: field.TypeUUID},
-		{Name: "segment_id", Type: field.TypeUUID},
 	}
 	// SegmentMembershipsTable holds the schema information for the "segment_memberships" table.
 	SegmentMembershipsTable = &schema.Table{
 		Name:       "segment_memberships",
 		Columns:    SegmentMembershipsColumns,
 		PrimaryKey: []*schema.Column{SegmentMembershipsColumns[0]},
-		ForeignKeys: []*schema.ForeignKey{
-			{
-				Symbol:     "segment_memberships_customer_profiles_segment_memberships",
-				Columns:    []*schema.Column{SegmentMembershipsColumns[4]},
-				RefColumns: []*schema.Column{CustomerProfilesColumns[0]},
-				OnDelete:   schema.Cascade,
-			},
-			{
-				Symbol:     "segment_memberships_segments_memberships",
-				Columns:    []*schema.Column{SegmentMembershipsColumns[5]},
-				RefColumns: []*schema.Column{SegmentsColumns[0]},
-				OnDelete:   schema.Cascade,
-			},
-		},
 		Indexes: []*schema.Index{
 			{
 				Name:    "segmentmembership_segment_id_customer_id",
 				Unique:  true,
-				Columns: []*schema.Column{SegmentMembershipsColumns[5], SegmentMembershipsColumns[4]},
+				Columns: []*schema.Column{SegmentMembershipsColumns[2], SegmentMembershipsColumns[3]},
 			},
 			{
 				Name:    "segmentmembership_customer_id",
 				Unique:  false,
-				Columns: []*schema.Column{SegmentMembershipsColumns[4]},
+				Columns: []*schema.Column{SegmentMembershipsColumns[3]},
 			},
 		},
 	}
@@ -567,6 +558,4 @@ func init() {
 	OutboxEventsTable.Annotation = &entsql.Annotation{
 		Table: "outbox_events",
 	}
-	SegmentMembershipsTable.ForeignKeys[0].RefTable = CustomerProfilesTable
-	SegmentMembershipsTable.ForeignKeys[1].RefTable = SegmentsTable
 }

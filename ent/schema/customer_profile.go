@@ -133,9 +133,6 @@ func (CustomerProfile) Edges() []ent.Edge {
 		// category, type and time filters.
 		edge.To("activities", Activity.Type).
 			Annotations(entgql.Skip(entgql.SkipAll), entsql.OnDelete(entsql.Cascade)),
-		// Segment memberships are read through customer.segments.
-		edge.To("segment_memberships", SegmentMembership.Type).
-			Annotations(entgql.Skip(entgql.SkipAll), entsql.OnDelete(entsql.Cascade)),
 	}
 }
 
@@ -147,6 +144,9 @@ func (CustomerProfile) Indexes() []ent.Index {
 		index.Fields("tenant_id", "last_name", "id"),
 		index.Fields("tenant_id", "created_at", "id"),
 		index.Fields("tenant_id", "membership_status"),
+		// Tier is what segments and campaigns filter on most; it changes
+		// rarely, so the index costs ingestion nothing.
+		index.Fields("tenant_id", "membership_tier"),
 		// Deliberately no index on last_activity_at or the other activity
 		// metrics: every ingested event updates them, and an index on a
 		// changed column forbids PostgreSQL's HOT updates (measured: ingestion

@@ -3,9 +3,7 @@ package schema
 import (
 	"entgo.io/contrib/entgql"
 	"entgo.io/ent"
-	"entgo.io/ent/dialect/entsql"
 	"entgo.io/ent/schema"
-	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
 
@@ -45,14 +43,6 @@ func (Segment) Fields() []ent.Field {
 			Comment("how long the last refresh took"),
 		field.Time("messaging_synced_at").Optional().Nillable(),
 		field.String("created_by").Default("").MaxLen(255).Immutable(),
-	}
-}
-
-// Edges of the Segment.
-func (Segment) Edges() []ent.Edge {
-	return []ent.Edge{
-		edge.To("memberships", SegmentMembership.Type).
-			Annotations(entgql.Skip(entgql.SkipAll), entsql.OnDelete(entsql.Cascade)),
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"entgo.io/contrib/entgql"
 	"entgo.io/ent"
 	"entgo.io/ent/schema"
-	"entgo.io/ent/schema/edge"
 	"entgo.io/ent/schema/field"
 	"entgo.io/ent/schema/index"
 	"github.com/google/uuid"
@@ -12,7 +11,11 @@ import (
 
 // SegmentMembership says a customer is in a segment. Refreshes write these
 // rows set-based (INSERT … SELECT, DELETE … WHERE NOT), so the key is a
-// database-generated integer rather than an id made in Go.
+// database-generated integer rather than an id made in Go. The segment and
+// customer ids are plain columns, not foreign keys: a foreign key checks
+// every inserted row one by one (measured: filling a 1,000,000-member
+// segment took minutes), and the segment package deletes memberships with
+// their segment or profile itself.
 type SegmentMembership struct{ ent.Schema }
 
 // Mixin of the SegmentMembership.
@@ -28,14 +31,6 @@ func (SegmentMembership) Fields() []ent.Field {
 		field.UUID("customer_id", uuid.UUID{}).Immutable(),
 		field.Enum("source").Values("RULE", "MANUAL").Default("RULE").Immutable(),
 		field.Time("added_at").Default(nowUTC).Immutable(),
-	}
-}
-
-// Edges of the SegmentMembership.
-func (SegmentMembership) Edges() []ent.Edge {
-	return []ent.Edge{
-		edge.From("segment", Segment.Type).Ref("memberships").Field("segment_id").Unique().Required().Immutable(),
-		edge.From("customer", CustomerProfile.Type).Ref("segment_memberships").Field("customer_id").Unique().Required().Immutable(),
 	}
 }
 

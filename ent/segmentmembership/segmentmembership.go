@@ -10,7 +10,6 @@ import (
 
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/sql"
-	"entgo.io/ent/dialect/sql/sqlgraph"
 )
 
 const (
@@ -28,26 +27,8 @@ const (
 	FieldSource = "source"
 	// FieldAddedAt holds the string denoting the added_at field in the database.
 	FieldAddedAt = "added_at"
-	// EdgeSegment holds the string denoting the segment edge name in mutations.
-	EdgeSegment = "segment"
-	// EdgeCustomer holds the string denoting the customer edge name in mutations.
-	EdgeCustomer = "customer"
 	// Table holds the table name of the segmentmembership in the database.
 	Table = "segment_memberships"
-	// SegmentTable is the table that holds the segment relation/edge.
-	SegmentTable = "segment_memberships"
-	// SegmentInverseTable is the table name for the Segment entity.
-	// It exists in this package in order to avoid circular dependency with the "segment" package.
-	SegmentInverseTable = "segments"
-	// SegmentColumn is the table column denoting the segment relation/edge.
-	SegmentColumn = "segment_id"
-	// CustomerTable is the table that holds the customer relation/edge.
-	CustomerTable = "segment_memberships"
-	// CustomerInverseTable is the table name for the CustomerProfile entity.
-	// It exists in this package in order to avoid circular dependency with the "customerprofile" package.
-	CustomerInverseTable = "customer_profiles"
-	// CustomerColumn is the table column denoting the customer relation/edge.
-	CustomerColumn = "customer_id"
 )
 
 // Columns holds all SQL columns for segmentmembership fields.
@@ -139,34 +120,6 @@ func BySource(opts ...sql.OrderTermOption) OrderOption {
 // ByAddedAt orders the results by the added_at field.
 func ByAddedAt(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldAddedAt, opts...).ToFunc()
-}
-
-// BySegmentField orders the results by segment field.
-func BySegmentField(field string, opts ...sql.OrderTermOption) OrderOption {
-	return func(s *sql.Selector) {
-		sqlgraph.OrderByNeighborTerms(s, newSegmentStep(), sql.OrderByField(field, opts...))
-	}
-}
-
-// ByCustomerField orders the results by customer field.
-func ByCustomerField(field string, opts ...sql.OrderTermOption) OrderOption {
-	return func(s *sql.Selector) {
-		sqlgraph.OrderByNeighborTerms(s, newCustomerStep(), sql.OrderByField(field, opts...))
-	}
-}
-func newSegmentStep() *sqlgraph.Step {
-	return sqlgraph.NewStep(
-		sqlgraph.From(Table, FieldID),
-		sqlgraph.To(SegmentInverseTable, FieldID),
-		sqlgraph.Edge(sqlgraph.M2O, true, SegmentTable, SegmentColumn),
-	)
-}
-func newCustomerStep() *sqlgraph.Step {
-	return sqlgraph.NewStep(
-		sqlgraph.From(Table, FieldID),
-		sqlgraph.To(CustomerInverseTable, FieldID),
-		sqlgraph.Edge(sqlgraph.M2O, true, CustomerTable, CustomerColumn),
-	)
 }
 
 // MarshalGQL implements graphql.Marshaler interface.

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"entgo.io/ent/dialect/sql"
-	"entgo.io/ent/dialect/sql/sqlgraph"
 	"github.com/google/uuid"
 	"github.com/rapportcrm/rapport/ent/predicate"
 )
@@ -136,6 +135,26 @@ func SegmentIDNotIn(vs ...uuid.UUID) predicate.SegmentMembership {
 	return predicate.SegmentMembership(sql.FieldNotIn(FieldSegmentID, vs...))
 }
 
+// SegmentIDGT applies the GT predicate on the "segment_id" field.
+func SegmentIDGT(v uuid.UUID) predicate.SegmentMembership {
+	return predicate.SegmentMembership(sql.FieldGT(FieldSegmentID, v))
+}
+
+// SegmentIDGTE applies the GTE predicate on the "segment_id" field.
+func SegmentIDGTE(v uuid.UUID) predicate.SegmentMembership {
+	return predicate.SegmentMembership(sql.FieldGTE(FieldSegmentID, v))
+}
+
+// SegmentIDLT applies the LT predicate on the "segment_id" field.
+func SegmentIDLT(v uuid.UUID) predicate.SegmentMembership {
+	return predicate.SegmentMembership(sql.FieldLT(FieldSegmentID, v))
+}
+
+// SegmentIDLTE applies the LTE predicate on the "segment_id" field.
+func SegmentIDLTE(v uuid.UUID) predicate.SegmentMembership {
+	return predicate.SegmentMembership(sql.FieldLTE(FieldSegmentID, v))
+}
+
 // CustomerIDEQ applies the EQ predicate on the "customer_id" field.
 func CustomerIDEQ(v uuid.UUID) predicate.SegmentMembership {
 	return predicate.SegmentMembership(sql.FieldEQ(FieldCustomerID, v))
@@ -154,6 +173,26 @@ func CustomerIDIn(vs ...uuid.UUID) predicate.SegmentMembership {
 // CustomerIDNotIn applies the NotIn predicate on the "customer_id" field.
 func CustomerIDNotIn(vs ...uuid.UUID) predicate.SegmentMembership {
 	return predicate.SegmentMembership(sql.FieldNotIn(FieldCustomerID, vs...))
+}
+
+// CustomerIDGT applies the GT predicate on the "customer_id" field.
+func CustomerIDGT(v uuid.UUID) predicate.SegmentMembership {
+	return predicate.SegmentMembership(sql.FieldGT(FieldCustomerID, v))
+}
+
+// CustomerIDGTE applies the GTE predicate on the "customer_id" field.
+func CustomerIDGTE(v uuid.UUID) predicate.SegmentMembership {
+	return predicate.SegmentMembership(sql.FieldGTE(FieldCustomerID, v))
+}
+
+// CustomerIDLT applies the LT predicate on the "customer_id" field.
+func CustomerIDLT(v uuid.UUID) predicate.SegmentMembership {
+	return predicate.SegmentMembership(sql.FieldLT(FieldCustomerID, v))
+}
+
+// CustomerIDLTE applies the LTE predicate on the "customer_id" field.
+func CustomerIDLTE(v uuid.UUID) predicate.SegmentMembership {
+	return predicate.SegmentMembership(sql.FieldLTE(FieldCustomerID, v))
 }
 
 // SourceEQ applies the EQ predicate on the "source" field.
@@ -214,52 +253,6 @@ func AddedAtLT(v time.Time) predicate.SegmentMembership {
 // AddedAtLTE applies the LTE predicate on the "added_at" field.
 func AddedAtLTE(v time.Time) predicate.SegmentMembership {
 	return predicate.SegmentMembership(sql.FieldLTE(FieldAddedAt, v))
-}
-
-// HasSegment applies the HasEdge predicate on the "segment" edge.
-func HasSegment() predicate.SegmentMembership {
-	return predicate.SegmentMembership(func(s *sql.Selector) {
-		step := sqlgraph.NewStep(
-			sqlgraph.From(Table, FieldID),
-			sqlgraph.Edge(sqlgraph.M2O, true, SegmentTable, SegmentColumn),
-		)
-		sqlgraph.HasNeighbors(s, step)
-	})
-}
-
-// HasSegmentWith applies the HasEdge predicate on the "segment" edge with a given conditions (other predicates).
-func HasSegmentWith(preds ...predicate.Segment) predicate.SegmentMembership {
-	return predicate.SegmentMembership(func(s *sql.Selector) {
-		step := newSegmentStep()
-		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
-			for _, p := range preds {
-				p(s)
-			}
-		})
-	})
-}
-
-// HasCustomer applies the HasEdge predicate on the "customer" edge.
-func HasCustomer() predicate.SegmentMembership {
-	return predicate.SegmentMembership(func(s *sql.Selector) {
-		step := sqlgraph.NewStep(
-			sqlgraph.From(Table, FieldID),
-			sqlgraph.Edge(sqlgraph.M2O, true, CustomerTable, CustomerColumn),
-		)
-		sqlgraph.HasNeighbors(s, step)
-	})
-}
-
-// HasCustomerWith applies the HasEdge predicate on the "customer" edge with a given conditions (other predicates).
-func HasCustomerWith(preds ...predicate.CustomerProfile) predicate.SegmentMembership {
-	return predicate.SegmentMembership(func(s *sql.Selector) {
-		step := newCustomerStep()
-		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
-			for _, p := range preds {
-				p(s)
-			}
-		})
-	})
 }
 
 // And groups predicates with the AND operator between them.

@@ -17,6 +17,7 @@ import (
 	"github.com/rapportcrm/rapport/internal/apperr"
 	"github.com/rapportcrm/rapport/internal/identity"
 	"github.com/rapportcrm/rapport/internal/outbox"
+	"github.com/rapportcrm/rapport/internal/segment"
 	"github.com/rapportcrm/rapport/internal/tenancy"
 )
 
@@ -203,6 +204,9 @@ func (s *Service) Delete(ctx context.Context, id uuid.UUID) error {
 			if err := tx.IdentityAlias.DeleteOneID(a).Exec(ctx); err != nil {
 				return err
 			}
+		}
+		if err := segment.ProfilesGone(ctx, tx, s.dialect, []uuid.UUID{id}, nil); err != nil {
+			return err
 		}
 		return tx.CustomerProfile.DeleteOneID(id).Exec(ctx)
 	})

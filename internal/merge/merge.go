@@ -19,6 +19,7 @@ import (
 	"github.com/rapportcrm/rapport/internal/audit"
 	"github.com/rapportcrm/rapport/internal/identity"
 	"github.com/rapportcrm/rapport/internal/outbox"
+	"github.com/rapportcrm/rapport/internal/segment"
 )
 
 // MergedEvent is the data of a crm.profile.merged event.
@@ -136,6 +137,9 @@ func (s *Service) Merge(ctx context.Context, survivorID uuid.UUID, mergedIDs []u
 		}
 		if err := u.Exec(ctx); err != nil {
 			return fmt.Errorf("update survivor: %w", err)
+		}
+		if err := segment.ProfilesGone(ctx, tx, s.dialect, mergedIDs, &survivorID); err != nil {
+			return fmt.Errorf("move segment memberships: %w", err)
 		}
 		for _, m := range merged {
 			if err := tx.CustomerProfile.DeleteOneID(m.ID).Exec(ctx); err != nil {

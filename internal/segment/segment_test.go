@@ -27,6 +27,7 @@ import (
 )
 
 type fixture struct {
+	db    string
 	c     *ent.Client
 	svc   *segment.Service
 	org   uuid.UUID
@@ -53,7 +54,7 @@ func setup(t *testing.T, tg testenv.Target) *fixture {
 		t.Fatal(err)
 	}
 	now := time.Now().UTC().Truncate(time.Microsecond)
-	f := &fixture{c: db.Client, org: org.ID, now: now, ids: map[string]uuid.UUID{}, names: map[uuid.UUID]string{},
+	f := &fixture{db: db.Dialect, c: db.Client, org: org.ID, now: now, ids: map[string]uuid.UUID{}, names: map[uuid.UUID]string{},
 		svc:   segment.NewService(db.Client, db.Dialect, nil, segment.WithClock(func() time.Time { return now })),
 		ctx:   audit.WithActor(tenancy.WithTenant(bg, org.ID), audit.Actor{ID: "staff-7", Type: "user"}),
 		other: audit.WithActor(tenancy.WithTenant(bg, other.ID), audit.Actor{ID: "staff-9", Type: "user"}),
@@ -471,6 +472,46 @@ func TestSmartSegmentLikelyToChurn(t *testing.T) {
 		}
 		if _, err := f.svc.Update(f.ctx, seg.ID, segment.UpdateInput{Rules: rules(t, `[{"field": "handicap", "operator": "lt", "value": 3}]`)}); !apperr.Is(err, apperr.Invalid) {
 			t.Fatalf("editing a smart segment's rules: %v", err)
+		}
+	})
+}
+
+func TestProfilesGoneMovesStaticMembershipsToTheSurvivor(t *testing.T) {
+	testenv.ForEach(t, func(t *testing.T, tg testenv.Target) {
+		f := setup(t, tg)
+		board, err := f.svc.Create(f.ctx, segment.CreateInput{Name: "Board", CustomerIDs: []uuid.UUID{f.ids["cara"], f.ids["dan"]}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		vip, err := f.svc.Create(f.ctx, segment.CreateInput{Name: "VIP", Rules: rules(t, `[{"field": "tags", "operator": "contains", "value": "vip"}]`)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Ben is merged into Eve; Dan is deleted.
+		tx, err := f.c.Tx(f.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		eve := f.ids["eve"]
+		if err := segment.ProfilesGone(f.ctx, tx, f.db, []uuid.UUID{f.ids["ben"]}, &eve); err != nil {
+			t.Fatal(err)
+		}
+		if err := segment.ProfilesGone(f.ctx, tx, f.db, []uuid.UUID{f.ids["dan"], f.ids["cara"]}, &eve); err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		if got := f.members(t, board.ID); got != "eve" {
+			t.Fatalf("board after merges: %q", got)
+		}
+		if got := f.members(t, vip.ID); got != "ann" {
+			t.Fatalf("vip after merge: %q", got)
+		}
+		b := f.c.Segment.GetX(f.ctx, board.ID)
+		v := f.c.Segment.GetX(f.ctx, vip.ID)
+		if b.MemberCount != 1 || v.MemberCount != 1 {
+			t.Fatalf("counts %d %d", b.MemberCount, v.MemberCount)
 		}
 	})
 }

@@ -517,9 +517,18 @@ func MembersPredicate(segmentID uuid.UUID) predicate.CustomerProfile {
 
 // OfCustomer returns the segments a customer is in, by name.
 func (s *Service) OfCustomer(ctx context.Context, customerID uuid.UUID) ([]*ent.Segment, error) {
-	return s.client.Segment.Query().
-		Where(segment.HasMembershipsWith(segmentmembership.CustomerID(customerID))).
-		Order(ent.Asc(segment.FieldName)).All(ctx)
+	ids, err := s.client.SegmentMembership.Query().Where(segmentmembership.CustomerID(customerID)).
+		Select(segmentmembership.FieldSegmentID).Strings(ctx)
+	if err != nil || len(ids) == 0 {
+		return []*ent.Segment{}, err
+	}
+	segIDs := make([]uuid.UUID, 0, len(ids))
+	for _, id := range ids {
+		if u, err := uuid.Parse(id); err == nil {
+			segIDs = append(segIDs, u)
+		}
+	}
+	return s.client.Segment.Query().Where(segment.IDIn(segIDs...)).Order(ent.Asc(segment.FieldName)).All(ctx)
 }
 
 // TopLevel returns the segment's top-level combinator and rules as saved (a
