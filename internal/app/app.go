@@ -139,7 +139,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	notifier := followup.Notifier{Next: a.hub, Queue: a.Followup}
 	a.Customers = customer.NewService(db.Client, db.Dialect, notifier)
 	orgs := organization.NewResolver(db.Client)
-	a.Timeline = timeline.NewService(db.Client, a.hub)
+	a.Timeline = timeline.NewService(db.Client, notifier)
 	a.APIKeys = apikey.NewService(db.Client)
 	a.Ingest = ingest.New(ingest.Config{Client: db.Client, Dialect: db.Dialect, Orgs: orgs, Publisher: a.hub,
 		OutboxWritten: a.relay.Notify, ProfilesChanged: func(t uuid.UUID, ids []uuid.UUID) { a.Followup.Add(t, ids...) }, Logger: a.log})

@@ -120,19 +120,26 @@ func (q *Queue) Flush(ctx context.Context) {
 	}
 }
 
-// Notifier passes profile changes on to a notifier and to the queue, so the
+// Hub is where live updates go: the service's in-process or Redis hub.
+type Hub interface {
+	Publish(ctx context.Context, topic string, msg []byte) error
+	CustomerChanged(ctx context.Context, tenantID, customerID uuid.UUID)
+}
+
+// Notifier passes profile changes on to the hub and to the queue, so the
 // edits made through the API are followed up like ingested ones.
 type Notifier struct {
-	Next interface {
-		CustomerChanged(ctx context.Context, tenantID, customerID uuid.UUID)
-	}
+	Next  Hub
 	Queue *Queue
+}
+
+// Publish passes a live update on to the hub.
+func (n Notifier) Publish(ctx context.Context, topic string, msg []byte) error {
+	return n.Next.Publish(ctx, topic, msg)
 }
 
 // CustomerChanged tells the next notifier and queues the follow-up.
 func (n Notifier) CustomerChanged(ctx context.Context, tenantID, customerID uuid.UUID) {
-	if n.Next != nil {
-		n.Next.CustomerChanged(ctx, tenantID, customerID)
-	}
+	n.Next.CustomerChanged(ctx, tenantID, customerID)
 	n.Queue.Add(tenantID, customerID)
 }

@@ -45,6 +45,12 @@ func (s *Service) diff(ctx context.Context, tx *ent.Tx, seg *ent.Segment, rules 
 	}
 	match = append(match, "(", rules.Predicate(profileCol), ")")
 
+	if only == nil && s.dialect == dialect.Postgres {
+		if err := s.diffPostgres(ctx, tx, seg, match, now, &ch); err != nil {
+			return ch, fmt.Errorf("segment %s: refresh: %w", seg.ID, err)
+		}
+		return ch, s.recordChange(ctx, tx, seg, &ch, true, now)
+	}
 	ins := []any{`INSERT INTO segment_memberships (tenant_id, segment_id, customer_id, source, added_at) SELECT `,
 		arg(seg.TenantID), ", ", arg(seg.ID), `, p."id", 'RULE', `, arg(now), " FROM customer_profiles p WHERE "}
 	ins = append(ins, match...)
@@ -66,6 +72,41 @@ func (s *Service) diff(ctx context.Context, tx *ent.Tx, seg *ent.Segment, rules 
 		return ch, fmt.Errorf("segment %s: remove members: %w", seg.ID, err)
 	}
 	return ch, s.recordChange(ctx, tx, seg, &ch, only == nil, now)
+}
+
+// diffPostgres is the full diff as one PostgreSQL statement: the matching
+// profiles are found once (a materialized CTE) and both the insert of new
+// members and the delete of leavers are joined against that set, so a
+// refresh reads the profiles a single time.
+func (s *Service) diffPostgres(ctx context.Context, tx *ent.Tx, seg *ent.Segment, match []any, now time.Time, ch *Change) error {
+	parts := []any{`WITH m AS MATERIALIZED (SELECT p."id" FROM customer_profiles p WHERE `}
+	parts = append(parts, match...)
+	parts = append(parts, `), ins AS (INSERT INTO segment_memberships (tenant_id, segment_id, customer_id, source, added_at) SELECT `,
+		arg(seg.TenantID), ", ", arg(seg.ID), `, m."id", 'RULE', `, arg(now),
+		` FROM m WHERE NOT EXISTS (SELECT 1 FROM segment_memberships sm WHERE sm.segment_id = `, arg(seg.ID),
+		` AND sm.customer_id = m."id") ON CONFLICT (segment_id, customer_id) DO NOTHING RETURNING customer_id),`,
+		` del AS (DELETE FROM segment_memberships sm WHERE sm.segment_id = `, arg(seg.ID),
+		` AND NOT EXISTS (SELECT 1 FROM m WHERE m."id" = sm.customer_id) RETURNING sm.customer_id)`,
+		` SELECT true, customer_id FROM ins UNION ALL SELECT false, customer_id FROM del`)
+	q, args := statement(s.dialect, parts...)
+	rows, err := tx.QueryContext(ctx, q, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var added bool
+		var id uuid.UUID
+		if err := rows.Scan(&added, &id); err != nil {
+			return err
+		}
+		if added {
+			ch.Added = append(ch.Added, id)
+		} else {
+			ch.Removed = append(ch.Removed, id)
+		}
+	}
+	return rows.Err()
 }
 
 // returningIDs runs a statement that returns customer ids.

@@ -184,6 +184,14 @@ func (s *Service) announce(ctx context.Context, a *ent.Activity) {
 	if b, err := json.Marshal(a); err == nil {
 		_ = s.publisher.Publish(ctx, Topic(tid, a.CustomerID), b)
 	}
+	// The profile changed too (last activity, counts): a publisher that
+	// follows profile changes (rescoring, segments) is told as such.
+	if n, ok := s.publisher.(interface {
+		CustomerChanged(ctx context.Context, tenantID, customerID uuid.UUID)
+	}); ok {
+		n.CustomerChanged(ctx, tid, a.CustomerID)
+		return
+	}
 	_ = s.publisher.Publish(ctx, pubsub.CustomerTopic(tid, a.CustomerID), []byte(a.CustomerID.String()))
 }
 
