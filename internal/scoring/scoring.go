@@ -1,0 +1,521 @@
+// Package scoring computes every profile's engagement score, churn risk and
+// health score (spec §7), with the components that explain them, in SQL:
+// one aggregate over the recent timeline joined into one UPDATE of the
+// organization's profiles, on PostgreSQL and SQLite alike. A profile is
+// written only when its scores change, and a churn risk rising above 80
+// produces crm.churn.risk.high in the same transaction.
+//
+// A full run (nightly, or on demand) also measures the organization's
+// lifetime-value reference and resets week-old churn baselines; it is
+// recorded as a ScoreRun. An incremental run scores a few profiles exactly
+// as the last full run would have, reusing that run's reference.
+package scoring
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"entgo.io/ent/dialect"
+	"github.com/google/uuid"
+
+	"github.com/rapportcrm/rapport/ent"
+	"github.com/rapportcrm/rapport/ent/customerprofile"
+	"github.com/rapportcrm/rapport/ent/schematype"
+	"github.com/rapportcrm/rapport/ent/scorerun"
+	"github.com/rapportcrm/rapport/internal/outbox"
+	"github.com/rapportcrm/rapport/internal/tenancy"
+)
+
+// EventChurnRiskHigh is produced once each time a profile's churn risk rises
+// above HighChurnRisk.
+const EventChurnRiskHigh = "crm.churn.risk.high"
+
+// The windows and thresholds of the formulas (README "Scores"). They are
+// constants, not settings, so that every organization's scores mean the
+// same thing.
+const (
+	// Window is the span of timeline the scores read.
+	Window = 90 * 24 * time.Hour
+	// RecentWindow is the span compared with the rest of Window for the
+	// activity decline and the engagement drop.
+	RecentWindow = 30 * 24 * time.Hour
+	// RecencyFull is how long after the last activity recency stays full.
+	RecencyFull = 7 * 24 * time.Hour
+	// RecencyZero is when recency, falling linearly from RecencyFull, reaches 0.
+	RecencyZero = 90 * 24 * time.Hour
+	// FrequencyFull is the activities per month that score full frequency.
+	FrequencyFull = 8.0
+	// BreadthFull is the number of engaged categories that scores full
+	// breadth.
+	BreadthFull = 4.0
+	// FullDecline is the drop (a fraction) that weighs fully in the activity
+	// decline and engagement drop factors.
+	FullDecline = 0.5
+	// ComplaintsFull is the number of complaints that weighs fully.
+	ComplaintsFull = 2.0
+	// LTVPercentile is the percentile of paying profiles' lifetime value that
+	// scores monetary 1.0: a club-relative measure, so a club of modest
+	// spenders still has members with full monetary value.
+	LTVPercentile = 0.9
+
+	// HealthyFrom is the lowest health score of the HEALTHY band.
+	HealthyFrom = 80
+	// AtRiskFrom is the lowest health score of the AT_RISK band; below it is
+	// UNHEALTHY.
+	AtRiskFrom = 60
+	// HighChurnRisk is the churn risk above which crm.churn.risk.high is
+	// produced.
+	HighChurnRisk = 80
+
+	// BaselinePeriod is how long a churn baseline holds before a full run
+	// resets it: the trend reads as "change this week".
+	BaselinePeriod = 7 * 24 * time.Hour
+	// BaselineSlack lets the nightly run a week later reset the baseline even
+	// if it starts a little earlier in its hour, or a daylight-saving change
+	// makes the week an hour shorter; otherwise the reset would slip a night.
+	BaselineSlack = 3 * time.Hour
+)
+
+// BreadthCategories are the timeline categories that count as engaged
+// breadth.
+var BreadthCategories = []string{"BOOKING", "GOLF", "ENGAGEMENT", "FINANCIAL", "SUPPORT"}
+
+// PaymentIssueStatuses are the membership statuses (compared upper-cased
+// and trimmed) that mean a payment problem.
+var PaymentIssueStatuses = []string{"OVERDUE", "ARREARS", "SUSPENDED", "UNPAID", "PAYMENT_FAILED"}
+
+// Tier is one step of the default membership tier ranking.
+type Tier struct {
+	// Rank orders the steps: higher is better.
+	Rank int
+	// Names are the tier names (any case) at this step.
+	Names []string
+}
+
+// TierRanking is the default ranking a tier change is judged by (names
+// compared case-insensitively); a change from a higher to a lower rank is a
+// downgrade. SCL's tier.changed carries fromTier and toTier, which ingestion
+// keeps in the TIER_CHANGED activity's metadata.
+var TierRanking = []Tier{
+	{5, []string{"Platinum"}},
+	{4, []string{"Gold"}},
+	{3, []string{"Silver"}},
+	{2, []string{"Bronze"}},
+	{1, []string{"Social", "Junior"}},
+}
+
+// component is one weighted input of a score: its name in
+// score_components, its weight, and the SQL columns (see sql.go) of its
+// value and raw figure.
+type component struct {
+	Name   string
+	Weight int
+	Value  string
+	Raw    string
+}
+
+// The components of the three scores; the weights of each add up to 100.
+// Their order is the order of score_components.
+var (
+	// engagementComponents: how much, how recently and how broadly the
+	// member takes part.
+	engagementComponents = []component{
+		{"recency", 30, "v_recency", "r_days"},
+		{"frequency", 25, "v_frequency", "r_per_month"},
+		{"monetary", 20, "v_monetary", "r_ltv"},
+		{"breadth", 15, "v_breadth", "r_categories"},
+		{"depth", 10, "v_depth", "r_depth"},
+	}
+	// churnComponents: the warning signs of spec §7.
+	churnComponents = []component{
+		{"activityDecline", 35, "v_decline", "r_decline"},
+		{"paymentIssues", 25, "v_payment", ""},
+		{"engagementDrop", 20, "v_email_drop", "r_email_decline"},
+		{"tierDowngrade", 10, "v_downgrade", "r_downgrades"},
+		{"complaints", 10, "v_complaints", "r_complaints"},
+	}
+	// healthComponents: the health-score prompt's usage, engagement and
+	// financial indicators, read from the same values.
+	healthComponents = []component{
+		{"usage", 40, "v_usage", ""},
+		{"engagement", 30, "v_engagement", ""},
+		{"financial", 30, "v_financial", ""},
+	}
+)
+
+// Band returns the health band of a health score.
+func Band(health int) customerprofile.HealthBand {
+	switch {
+	case health >= HealthyFrom:
+		return customerprofile.HealthBandHEALTHY
+	case health >= AtRiskFrom:
+		return customerprofile.HealthBandAT_RISK
+	}
+	return customerprofile.HealthBandUNHEALTHY
+}
+
+var recommended = map[customerprofile.HealthBand][]string{
+	customerprofile.HealthBandHEALTHY:   {"Request a testimonial", "Offer an upgrade"},
+	customerprofile.HealthBandAT_RISK:   {"Send an engagement e-mail", "Invite to a clinic or lesson"},
+	customerprofile.HealthBandUNHEALTHY: {"Assign a relationship manager", "Schedule a call"},
+}
+
+// RecommendedActions returns what staff should do for a member in the health
+// band (HEALTHY, AT_RISK or UNHEALTHY, any case); nil for anything else. The
+// slice is the caller's to keep.
+func RecommendedActions(band string) []string {
+	return slices.Clone(recommended[customerprofile.HealthBand(strings.ToUpper(strings.TrimSpace(band)))])
+}
+
+// Result says what a run did.
+type Result struct {
+	// Profiles is how many profiles were scored.
+	Profiles int
+	// Changed is how many of them had scores that changed (and were
+	// written).
+	Changed int
+	// HighChurnCrossings is how many churn risks rose above HighChurnRisk,
+	// each producing crm.churn.risk.high.
+	HighChurnCrossings int
+	// Run is the recorded ScoreRun of a full run; nil for incremental runs.
+	Run *ent.ScoreRun
+}
+
+// Service scores profiles.
+type Service struct {
+	client   *ent.Client
+	dialect  sqlDialect
+	now      func() time.Time
+	onOutbox func()
+
+	// refs caches a measured LTV reference for incremental runs of an
+	// organization that has no full run yet, so a stream of them does not
+	// sort the whole organization each time.
+	mu   sync.Mutex
+	refs map[uuid.UUID]cachedRef
+}
+
+type cachedRef struct {
+	cents int64
+	at    time.Time
+}
+
+// maxIDs bounds the ids one statement of an incremental run carries (the
+// profile count lists them as parameters; PostgreSQL takes 65,535 at most).
+const maxIDs = 5000
+
+// refCacheTTL bounds how stale a cached reference (no full run yet) gets.
+const refCacheTTL = time.Hour
+
+// Option configures a Service.
+type Option func(*Service)
+
+// WithClock sets the clock scores are computed at (tests, replays).
+func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = now } }
+
+// OnOutbox sets a callback run after a commit that wrote outbox events,
+// typically the relay's Notify, so they are published without waiting for
+// its interval.
+func OnOutbox(f func()) Option { return func(s *Service) { s.onOutbox = f } }
+
+// NewService returns a scoring service on the client; dialectName is
+// dialect.Postgres or dialect.SQLite (database.DB.Dialect).
+func NewService(client *ent.Client, dialectName string, opts ...Option) *Service {
+	s := &Service{client: client, dialect: sqlDialect{pg: dialectName == dialect.Postgres},
+		now: time.Now, refs: map[uuid.UUID]cachedRef{}}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// Now is the service's clock, so that callers (the nightly job) decide on
+// the same time the scores are computed at.
+func (s *Service) Now() time.Time { return s.now().UTC() }
+
+// RecomputeAll is a full run for the organization: it measures the LTV
+// reference, resets stale churn baselines, rescores every profile, and
+// records the run.
+func (s *Service) RecomputeAll(ctx context.Context, tenantID uuid.UUID, trigger scorerun.Trigger) (Result, error) {
+	ctx = tenancy.WithTenant(ctx, tenantID)
+	started := s.Now()
+	var res Result
+	err := s.inTx(ctx, tenantID, func(tx *ent.Tx) (int, error) {
+		n, err := tx.CustomerProfile.Query().Count(ctx)
+		if err != nil {
+			return 0, err
+		}
+		ref, err := measureReference(ctx, tx)
+		if err != nil {
+			return 0, err
+		}
+		res, err = s.apply(ctx, tx, plan{tenant: tenantID, now: started, ltvReference: float64(ref), resetStale: true})
+		if err != nil {
+			return 0, err
+		}
+		res.Profiles = n
+		res.Run, err = tx.ScoreRun.Create().SetStartedAt(started).SetFinishedAt(s.Now()).SetTrigger(trigger).
+			SetProfiles(n).SetChanged(res.Changed).SetHighChurnCrossings(res.HighChurnCrossings).
+			SetLtvReferenceCents(ref).Save(ctx)
+		return res.HighChurnCrossings, err
+	})
+	if err != nil {
+		return Result{}, fmt.Errorf("scoring: recompute %s: %w", tenantID, err)
+	}
+	return res, nil
+}
+
+// RecomputeProfiles rescores the given profiles of the organization (others'
+// ids are ignored) with the LTV reference of its latest full run, so a
+// profile comes out as the next full run would score it on the same data.
+// Baselines are only set where missing: resetting is the full run's job.
+func (s *Service) RecomputeProfiles(ctx context.Context, tenantID uuid.UUID, ids []uuid.UUID) (Result, error) {
+	ids = dedup(ids)
+	if len(ids) == 0 {
+		return Result{}, nil
+	}
+	ctx = tenancy.WithTenant(ctx, tenantID)
+	now := s.Now()
+	var res Result
+	err := s.inTx(ctx, tenantID, func(tx *ent.Tx) (int, error) {
+		var ref *int64
+		for part := range slices.Chunk(ids, maxIDs) {
+			n, err := tx.CustomerProfile.Query().Where(customerprofile.IDIn(part...)).Count(ctx)
+			if err != nil {
+				return 0, err
+			}
+			if n == 0 {
+				continue
+			}
+			if ref == nil {
+				r, err := s.reference(ctx, tx, tenantID, now)
+				if err != nil {
+					return 0, err
+				}
+				ref = &r
+			}
+			r, err := s.apply(ctx, tx, plan{tenant: tenantID, now: now, ltvReference: float64(*ref), ids: part})
+			if err != nil {
+				return 0, err
+			}
+			res.Profiles += n
+			res.Changed += r.Changed
+			res.HighChurnCrossings += r.HighChurnCrossings
+		}
+		return res.HighChurnCrossings, nil
+	})
+	if err != nil {
+		return Result{}, fmt.Errorf("scoring: recompute profiles of %s: %w", tenantID, err)
+	}
+	return res, nil
+}
+
+// inTx runs fn in a transaction, in which the tenant setting for row-level
+// security applies to the raw statements. On PostgreSQL runs of one
+// organization take turns (a transaction advisory lock): the old churn risk
+// a run compares with must not be one another run is replacing, or both
+// would announce the same crossing. SQLite's single writer serializes them
+// anyway. fn returns how many events it wrote, for the OnOutbox callback.
+func (s *Service) inTx(ctx context.Context, tenantID uuid.UUID, fn func(tx *ent.Tx) (int, error)) error {
+	tx, err := s.client.Tx(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if s.dialect.pg {
+		if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock(hashtext('rapport.scoring'), hashtext($1))", tenantID.String()); err != nil {
+			return fmt.Errorf("lock: %w", err)
+		}
+	}
+	events, err := fn(tx)
+	if err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	if events > 0 && s.onOutbox != nil {
+		s.onOutbox()
+	}
+	return nil
+}
+
+// crossing is a profile whose churn risk rose above HighChurnRisk.
+type crossing struct {
+	CustomerID uuid.UUID                   `json:"customerId"`
+	ChurnRisk  int                         `json:"churnRisk"`
+	Previous   *int                        `json:"previous"`
+	Components []schematype.ScoreComponent `json:"components"`
+}
+
+// apply runs the plan's statement and writes an event per crossing.
+func (s *Service) apply(ctx context.Context, tx *ent.Tx, p plan) (Result, error) {
+	b, err := build(s.dialect, p)
+	if err != nil {
+		return Result{}, err
+	}
+	var (
+		changed   int
+		crossings []crossing
+	)
+	if s.dialect.pg {
+		var js string
+		if p.ids == nil {
+			if _, err := tx.ExecContext(ctx, fullRunSettings); err != nil {
+				return Result{}, err
+			}
+		}
+		if err := queryRow(ctx, tx, b.postgres(), b.args, &changed, &js); err != nil {
+			return Result{}, err
+		}
+		if p.ids == nil {
+			if _, err := tx.ExecContext(ctx, resetSettings); err != nil {
+				return Result{}, err
+			}
+		}
+		if err := json.Unmarshal([]byte(js), &crossings); err != nil {
+			return Result{}, fmt.Errorf("read crossings: %w", err)
+		}
+	} else {
+		if crossings, err = sqliteCrossings(ctx, tx, b); err != nil {
+			return Result{}, err
+		}
+		r, err := tx.ExecContext(ctx, b.sqliteUpdate(), b.args...)
+		if err != nil {
+			return Result{}, fmt.Errorf("update scores: %w", err)
+		}
+		n, err := r.RowsAffected()
+		if err != nil {
+			return Result{}, err
+		}
+		changed = int(n)
+	}
+	if len(crossings) > 0 {
+		drafts := make([]outbox.Draft, len(crossings))
+		for i, c := range crossings {
+			drafts[i] = outbox.Draft{OrgID: p.tenant, Type: EventChurnRiskHigh, Data: c, OccurredAt: p.now}
+		}
+		if _, err := outbox.WriteMany(ctx, tx, drafts); err != nil {
+			return Result{}, err
+		}
+	}
+	return Result{Changed: changed, HighChurnCrossings: len(crossings)}, nil
+}
+
+func queryRow(ctx context.Context, tx *ent.Tx, q string, args []any, dest ...any) error {
+	rows, err := tx.QueryContext(ctx, q, args...)
+	if err != nil {
+		return fmt.Errorf("update scores: %w", err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("update scores: %w", err)
+		}
+		return sql.ErrNoRows
+	}
+	if err := rows.Scan(dest...); err != nil {
+		return err
+	}
+	return rows.Close()
+}
+
+func sqliteCrossings(ctx context.Context, tx *ent.Tx, b *built) ([]crossing, error) {
+	rows, err := tx.QueryContext(ctx, b.sqliteCrossings(), b.args...)
+	if err != nil {
+		return nil, fmt.Errorf("select crossings: %w", err)
+	}
+	defer rows.Close()
+	var out []crossing
+	for rows.Next() {
+		var (
+			c    crossing
+			prev sql.NullInt64
+			js   string
+		)
+		if err := rows.Scan(&c.CustomerID, &prev, &c.ChurnRisk, &js); err != nil {
+			return nil, err
+		}
+		if prev.Valid {
+			v := int(prev.Int64)
+			c.Previous = &v
+		}
+		if err := json.Unmarshal([]byte(js), &c.Components); err != nil {
+			return nil, fmt.Errorf("read crossing components: %w", err)
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// reference is the LTV reference for an incremental run: the latest full
+// run's, or (before the first one) a measurement cached for refCacheTTL.
+func (s *Service) reference(ctx context.Context, tx *ent.Tx, tenantID uuid.UUID, now time.Time) (int64, error) {
+	run, err := tx.ScoreRun.Query().Order(ent.Desc(scorerun.FieldStartedAt)).First(ctx)
+	if err == nil {
+		return run.LtvReferenceCents, nil
+	}
+	if !ent.IsNotFound(err) {
+		return 0, err
+	}
+	s.mu.Lock()
+	c, ok := s.refs[tenantID]
+	s.mu.Unlock()
+	if ok && now.Sub(c.at) < refCacheTTL && !now.Before(c.at) {
+		return c.cents, nil
+	}
+	ref, err := measureReference(ctx, tx)
+	if err != nil {
+		return 0, err
+	}
+	s.mu.Lock()
+	s.refs[tenantID] = cachedRef{cents: ref, at: now}
+	s.mu.Unlock()
+	return ref, nil
+}
+
+// measureReference returns the LTVPercentile of lifetime value among the
+// organization's paying profiles (0 when none pays), interpolated between
+// ranks as PostgreSQL's percentile_cont does. It reads the two neighbouring
+// values by rank, which both dialects answer alike.
+func measureReference(ctx context.Context, tx *ent.Tx) (int64, error) {
+	paying := tx.CustomerProfile.Query().Where(customerprofile.LifetimeValueGT(0))
+	n, err := paying.Clone().Count(ctx)
+	if err != nil || n == 0 {
+		return 0, err
+	}
+	pos := LTVPercentile * float64(n-1)
+	lo := int(math.Floor(pos))
+	vals, err := paying.Order(ent.Asc(customerprofile.FieldLifetimeValue)).Offset(lo).Limit(2).
+		Select(customerprofile.FieldLifetimeValue).Ints(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("measure LTV reference: %w", err)
+	}
+	if len(vals) == 0 {
+		return 0, nil // profiles deleted meanwhile
+	}
+	ref := float64(vals[0])
+	if len(vals) == 2 {
+		ref += (pos - float64(lo)) * float64(vals[1]-vals[0])
+	}
+	return int64(math.Round(ref)), nil
+}
+
+func dedup(ids []uuid.UUID) []uuid.UUID {
+	seen := make(map[uuid.UUID]bool, len(ids))
+	out := make([]uuid.UUID, 0, len(ids))
+	for _, id := range ids {
+		if id != uuid.Nil && !seen[id] {
+			seen[id] = true
+			out = append(out, id)
+		}
+	}
+	return out
+}
