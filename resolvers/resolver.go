@@ -12,6 +12,7 @@ import (
 	"github.com/rapportcrm/rapport/internal/apikey"
 	"github.com/rapportcrm/rapport/internal/customer"
 	"github.com/rapportcrm/rapport/internal/merge"
+	"github.com/rapportcrm/rapport/internal/scoring"
 	"github.com/rapportcrm/rapport/internal/segment"
 	"github.com/rapportcrm/rapport/internal/timeline"
 )
@@ -31,6 +32,7 @@ type Deps struct {
 	APIKeys   *apikey.Service
 	Merges    *merge.Service
 	Segments  *segment.Service
+	Scores    *scoring.Service
 	Hub       Subscriber
 }
 
@@ -43,12 +45,13 @@ type Resolver struct {
 	apiKeys   *apikey.Service
 	merges    *merge.Service
 	segments  *segment.Service
+	scores    *scoring.Service
 	hub       Subscriber
 }
 
 // New returns the root resolver.
 func New(d Deps) *Resolver {
-	return &Resolver{client: d.Client, dialect: d.Dialect, customers: d.Customers, timeline: d.Timeline, apiKeys: d.APIKeys, merges: d.Merges, segments: d.Segments, hub: d.Hub}
+	return &Resolver{client: d.Client, dialect: d.Dialect, customers: d.Customers, timeline: d.Timeline, apiKeys: d.APIKeys, merges: d.Merges, segments: d.Segments, scores: d.Scores, hub: d.Hub}
 }
 
 // customerOrNil loads a profile that may have been merged away or deleted.

@@ -8,7 +8,6 @@ package resolvers
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"strings"
 	"time"
 
@@ -22,6 +21,7 @@ import (
 	"github.com/rapportcrm/rapport/ent/identityalias"
 	"github.com/rapportcrm/rapport/ent/mergerecord"
 	"github.com/rapportcrm/rapport/ent/schematype"
+	"github.com/rapportcrm/rapport/ent/scorerun"
 	"github.com/rapportcrm/rapport/ent/segment"
 	"github.com/rapportcrm/rapport/ent/synclog"
 	"github.com/rapportcrm/rapport/graph"
@@ -49,7 +49,7 @@ func (r *customerResolver) Timeline(ctx context.Context, obj *ent.CustomerProfil
 
 // Scores is the resolver for the scores field.
 func (r *customerResolver) Scores(ctx context.Context, obj *ent.CustomerProfile) (*model.CustomerScores, error) {
-	panic(fmt.Errorf("not implemented: Scores - scores"))
+	return customerScores(obj), nil
 }
 
 // Segments is the resolver for the segments field.
@@ -253,7 +253,28 @@ func (r *mutationResolver) SyncSegmentToMessaging(ctx context.Context, id uuid.U
 
 // RecomputeScores is the resolver for the recomputeScores field.
 func (r *mutationResolver) RecomputeScores(ctx context.Context, customerID *uuid.UUID) (*model.RecomputeScoresPayload, error) {
-	panic(fmt.Errorf("not implemented: RecomputeScores - recomputeScores"))
+	tid, _ := tenancy.FromContext(ctx)
+	if customerID != nil {
+		if _, err := r.client.CustomerProfile.Get(ctx, *customerID); ent.IsNotFound(err) {
+			return nil, apperr.New(apperr.NotFound, "customer %s not found", *customerID)
+		} else if err != nil {
+			return nil, err
+		}
+		res, err := r.scores.RecomputeProfiles(ctx, tid, []uuid.UUID{*customerID})
+		if err != nil {
+			return nil, err
+		}
+		c, err := r.client.CustomerProfile.Get(ctx, *customerID)
+		if err != nil {
+			return nil, err
+		}
+		return &model.RecomputeScoresPayload{Profiles: res.Profiles, Changed: res.Changed, HighChurnCrossings: res.HighChurnCrossings, Customer: c}, nil
+	}
+	res, err := r.scores.RecomputeAll(ctx, tid, scorerun.TriggerMANUAL)
+	if err != nil {
+		return nil, err
+	}
+	return &model.RecomputeScoresPayload{Profiles: res.Profiles, Changed: res.Changed, HighChurnCrossings: res.HighChurnCrossings, Run: res.Run}, nil
 }
 
 // Viewer is the resolver for the viewer field.
@@ -487,7 +508,12 @@ func (r *queryResolver) SegmentFields(ctx context.Context) ([]*model.SegmentFiel
 
 // ScoreRuns is the resolver for the scoreRuns field.
 func (r *queryResolver) ScoreRuns(ctx context.Context, first *int, after *entgql.Cursor[uuid.UUID]) (*ent.ScoreRunConnection, error) {
-	panic(fmt.Errorf("not implemented: ScoreRuns - scoreRuns"))
+	n, _, err := graph.PageSize(first, nil)
+	if err != nil {
+		return nil, err
+	}
+	return r.client.ScoreRun.Query().Paginate(withoutPageInfoCount(ctx), after, n, nil, nil,
+		ent.WithScoreRunOrder(&ent.ScoreRunOrder{Field: ent.ScoreRunOrderFieldStartedAt, Direction: entgql.OrderDirectionDesc}))
 }
 
 // Combinator is the resolver for the combinator field.

@@ -27,6 +27,7 @@ import (
 	"github.com/rapportcrm/rapport/internal/organization"
 	"github.com/rapportcrm/rapport/internal/outbox"
 	"github.com/rapportcrm/rapport/internal/pubsub"
+	"github.com/rapportcrm/rapport/internal/scoring"
 	"github.com/rapportcrm/rapport/internal/segment"
 	"github.com/rapportcrm/rapport/internal/timeline"
 	"github.com/rapportcrm/rapport/jobs"
@@ -45,6 +46,7 @@ type App struct {
 	APIKeys   *apikey.Service
 	Ingest    *ingest.Pipeline
 	Segments  *segment.Service
+	Scores    *scoring.Service
 	// Followup rescores and re-segments profiles after they change.
 	Followup  *followup.Queue
 	hub       hub
@@ -131,7 +133,13 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		return nil, err
 	}
 	a.Segments = segment.NewService(db.Client, db.Dialect, a.hub, segment.OnOutbox(a.relay.Notify), segment.WithLogger(a.log))
+	a.Scores = scoring.NewService(db.Client, db.Dialect, scoring.OnOutbox(a.relay.Notify))
+	// Scores first: segments read them.
 	a.Followup = followup.New(a.log, 200*time.Millisecond, 2000,
+		followup.Handler{Name: "scores", Fn: func(ctx context.Context, tenantID uuid.UUID, ids []uuid.UUID) error {
+			_, err := a.Scores.RecomputeProfiles(ctx, tenantID, ids)
+			return err
+		}},
 		followup.Handler{Name: "segments", Fn: func(ctx context.Context, tenantID uuid.UUID, ids []uuid.UUID) error {
 			_, err := a.Segments.Reevaluate(ctx, tenantID, ids)
 			return err
@@ -177,6 +185,10 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		a.Close(ctx)
 		return nil, err
 	}
+	if err := a.jobs.Add("nightly-scores", "*/15 * * * *", 45*time.Minute, jobs.NightlyScores(db.Client, a.Scores, a.log)); err != nil {
+		a.Close(ctx)
+		return nil, err
+	}
 	if err := a.jobs.Add("segments-refresh", "37 * * * *", 50*time.Minute, jobs.RefreshSegments(db.Client, a.Segments, a.log)); err != nil {
 		a.Close(ctx)
 		return nil, err
@@ -185,7 +197,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	a.handler = graph.NewServer(graph.ServerConfig{
 		Resolvers: resolvers.New(resolvers.Deps{
 			Client: db.Client, Dialect: db.Dialect, Customers: a.Customers, Timeline: a.Timeline, APIKeys: a.APIKeys,
-			Merges: merge.NewService(db.Client, db.Dialect, notifier), Segments: a.Segments, Hub: a.hub,
+			Merges: merge.NewService(db.Client, db.Dialect, notifier), Segments: a.Segments, Scores: a.Scores, Hub: a.hub,
 		}),
 		APIKeys:        a.APIKeys,
 		Events:         a.Ingest,
