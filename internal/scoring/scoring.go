@@ -15,6 +15,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -24,6 +25,7 @@ import (
 
 	"entgo.io/ent/dialect"
 	"github.com/google/uuid"
+	"github.com/lib/pq"
 
 	"github.com/rapportcrm/rapport/ent"
 	"github.com/rapportcrm/rapport/ent/customerprofile"
@@ -243,7 +245,30 @@ func (s *Service) Now() time.Time { return s.now().UTC() }
 // RecomputeAll is a full run for the organization: it measures the LTV
 // reference, resets stale churn baselines, rescores every profile, and
 // records the run.
+//
+// The run is one statement over every profile, so it can deadlock with
+// ingestion updating the same profiles in another order; PostgreSQL then
+// aborts one of the two, and a run that was the one aborted starts again.
 func (s *Service) RecomputeAll(ctx context.Context, tenantID uuid.UUID, trigger scorerun.Trigger) (Result, error) {
+	var err error
+	for attempt := 1; attempt <= 3; attempt++ {
+		var res Result
+		if res, err = s.recomputeAll(ctx, tenantID, trigger); err == nil || !raced(err) || ctx.Err() != nil {
+			return res, err
+		}
+		time.Sleep(time.Duration(attempt) * time.Second)
+	}
+	return Result{}, err
+}
+
+// raced reports whether a run lost a race it can retry: a deadlock or a
+// serialization failure.
+func raced(err error) bool {
+	var pqe *pq.Error
+	return errors.As(err, &pqe) && (pqe.Code == "40P01" || pqe.Code == "40001")
+}
+
+func (s *Service) recomputeAll(ctx context.Context, tenantID uuid.UUID, trigger scorerun.Trigger) (Result, error) {
 	ctx = tenancy.WithTenant(ctx, tenantID)
 	started := s.Now()
 	var res Result
