@@ -101,3 +101,23 @@ func queryProfiles(ctx context.Context, tx *sql.Tx, query string, args ...any) (
 	}
 	return out, rows.Err()
 }
+
+// activePeople returns up to n profiles of the tenant that have an e-mail,
+// the same ones every run: the members the upstream systems report on. A
+// hash of the id picks one profile in every `every`, spread over the whole
+// table as active members are, and stable (the profiles a run creates
+// change neither the stride nor the choice) so that the upstream ids a run
+// links to them are already linked on the next.
+func activePeople(ctx context.Context, db *sql.DB, tenantID uuid.UUID, n, every int) ([]sample, error) {
+	var out []sample
+	err := inTenantTx(ctx, db, tenantID, func(tx *sql.Tx) error {
+		s, err := queryProfiles(ctx, tx, `SELECT id, email FROM customer_profiles
+WHERE tenant_id = $1 AND email IS NOT NULL AND abs(hashtext(id::text)) % $2 = 0 LIMIT $3`, tenantID, max(1, every), n)
+		out = s
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("active people: %w", err)
+	}
+	return out, nil
+}

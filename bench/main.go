@@ -35,6 +35,7 @@ import (
 
 const (
 	defaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/rapport_bench?sslmode=disable"
+	defaultRedisURL    = "redis://127.0.0.1:6379/0"
 	// sampleSize profiles are drawn at random as request inputs: enough that
 	// the requests do not all hit a handful of hot pages.
 	sampleSize = 20_000
@@ -54,14 +55,28 @@ func main() {
 // config is what one run is told to do.
 type config struct {
 	databaseURL string
+	redisURL    string
 	profiles    int
-	duration    time.Duration
-	clients     []int
-	skipSeed    bool
-	cpuProfile  string
+	// activities is the size the activities table must reach.
+	activities int
+	duration   time.Duration
+	clients    []int
+	skipSeed   bool
+	skipHTTP   bool
+	cpuProfile string
+	ingest     ingestConfig
+	skipIngest bool
+	importRows int
+	skipImport bool
+	// skipScores and skipSegments skip the scoring and segment scenarios.
+	skipScores   bool
+	skipSegments bool
 }
 
-// run prepares the data, starts the service and prints the measurements.
+// run prepares the data, starts the service and prints the measurements:
+// the read paths over HTTP, event ingestion from the Redis streams with the
+// live timeline, and the backfill importer, then every target with its
+// figure.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	cfg, err := parseConfig(args, getenv, stderr)
 	if err != nil {
@@ -74,14 +89,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	svc, err := startService(ctx, cfg.databaseURL, fx.orgID)
-	if err != nil {
-		return err
-	}
-	defer svc.close(ctx, stderr)
-	fmt.Fprintf(stdout, "service at %s; %s warm-up, %s measured per run; GOMAXPROCS %d (load generator and service share them)\n\n",
-		svc.addr, warmup, cfg.duration, runtime.GOMAXPROCS(0))
-	c := newClient(svc.addr, svc.token)
 	if cfg.cpuProfile != "" {
 		f, err := os.Create(cfg.cpuProfile)
 		if err != nil {
@@ -93,12 +100,63 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		defer pprof.StopCPUProfile()
 	}
+	var verdicts []verdict
+	if cfg.skipHTTP {
+		for _, t := range targets {
+			verdicts = append(verdicts, skipped(t.desc, "-skip-http"))
+		}
+	} else {
+		vs, err := benchHTTP(ctx, cfg, fx, stdout, stderr)
+		if err != nil {
+			return err
+		}
+		verdicts = append(verdicts, vs...)
+	}
+	if cfg.skipIngest {
+		verdicts = append(verdicts, ingestSkipped("-skip-ingest")...)
+	} else {
+		verdicts = append(verdicts, benchIngest(ctx, cfg, fx, stdout, stderr)...)
+	}
+	if cfg.skipImport {
+		verdicts = append(verdicts, skipped(importTarget, "-skip-import"), skipped(importRerunTarget, "-skip-import"))
+	} else {
+		verdicts = append(verdicts, benchImport(ctx, cfg, stdout, stderr)...)
+	}
+	// Scores first: the segment preview's rules read engagement scores.
+	if cfg.skipScores {
+		verdicts = append(verdicts, skipped(scoresTarget, "-skip-scores"))
+	} else {
+		verdicts = append(verdicts, benchScores(ctx, cfg, fx, stdout))
+	}
+	if cfg.skipSegments {
+		verdicts = append(verdicts, segmentsSkipped("-skip-segments")...)
+	} else {
+		verdicts = append(verdicts, benchSegments(ctx, cfg, fx, stdout, stderr)...)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	printTargets(stdout, verdicts)
+	return nil
+}
+
+// benchHTTP starts the service without Redis, as the read paths need none,
+// and measures each scenario at each client count.
+func benchHTTP(ctx context.Context, cfg config, fx fixture, stdout, stderr io.Writer) ([]verdict, error) {
+	svc, err := startService(ctx, app.Config{DatabaseURL: cfg.databaseURL}, fx.orgID)
+	if err != nil {
+		return nil, err
+	}
+	defer svc.close(ctx, stderr)
+	fmt.Fprintf(stdout, "\nservice at %s; %s warm-up, %s measured per run; GOMAXPROCS %d (load generator and service share them)\n\n",
+		svc.addr, warmup, cfg.duration, runtime.GOMAXPROCS(0))
+	c := newClient(svc.addr, svc.token)
 	var results []result
 	for _, sc := range scenarios(fx.samples, fx.heavy) {
 		for _, n := range cfg.clients {
 			r := measure(ctx, c, sc, n, warmup, cfg.duration)
 			if err := ctx.Err(); err != nil {
-				return err
+				return nil, err
 			}
 			fmt.Fprintf(stderr, "%-18s %3d clients: %d requests\n", sc.name, n, r.requests())
 			results = append(results, r)
@@ -106,23 +164,41 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	printResults(stdout, results)
 	printFailures(stdout, results)
-	printTargets(stdout, results)
-	return nil
+	warnWindowJob(stdout, svc.started, time.Now())
+	notes := map[string]string{"timeline": fmt.Sprintf("%s entries of one customer in a table of %s", thousands(heavyActivities), thousands(fx.activities))}
+	return httpVerdicts(results, notes), nil
 }
 
-// parseConfig reads the flags; the database URL comes from the environment.
+// parseConfig reads the flags; the database and Redis URLs come from the
+// environment.
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	cfg := config{databaseURL: getenv("RAPPORT_BENCH_DATABASE_URL")}
+	cfg := config{databaseURL: getenv("RAPPORT_BENCH_DATABASE_URL"), redisURL: getenv("RAPPORT_BENCH_REDIS_URL")}
 	if cfg.databaseURL == "" {
 		cfg.databaseURL = defaultDatabaseURL
 	}
+	if cfg.redisURL == "" {
+		cfg.redisURL = defaultRedisURL
+	}
 	fs.IntVar(&cfg.profiles, "profiles", 1_000_000, "profiles the bench tenant must hold (missing ones are seeded)")
+	fs.IntVar(&cfg.activities, "activities", 20_000_000, "timeline entries the activities table must hold (missing ones are seeded, spread over the bench tenant's profiles)")
 	fs.DurationVar(&cfg.duration, "duration", 10*time.Second, "measured time per scenario and client count")
 	clients := fs.String("clients", "1,16", "comma-separated numbers of concurrent clients")
-	fs.BoolVar(&cfg.skipSeed, "skip-seed", false, "measure whatever profiles exist; seed none")
+	fs.BoolVar(&cfg.skipSeed, "skip-seed", false, "measure whatever profiles and activities exist; seed none")
+	fs.BoolVar(&cfg.skipHTTP, "skip-http", false, "skip the read paths over HTTP")
 	fs.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured runs (service and load generator) to this file")
+	fs.BoolVar(&cfg.skipIngest, "skip-ingest", false, "skip event ingestion from the Redis streams and the live timeline")
+	fs.IntVar(&cfg.ingest.events, "events", 200_000, "events put on the streams for the ingestion throughput")
+	fs.IntVar(&cfg.ingest.workers, "event-workers", 0, "stream consumers of the service (0: its default, RAPPORT_EVENT_WORKERS)")
+	fs.IntVar(&cfg.ingest.batch, "event-batch", 0, "entries a consumer reads per stream and round (0: the service's default, RAPPORT_EVENT_BATCH)")
+	fs.IntVar(&cfg.ingest.subscribers, "subscribers", 50, "timelineUpdated subscribers, one customer each, for the live latency")
+	fs.DurationVar(&cfg.ingest.liveDuration, "live-duration", 20*time.Second, "how long events stream in while the subscribers' latency is measured")
+	fs.IntVar(&cfg.ingest.liveRate, "live-rate", 0, "events/s streamed in during the latency run (0: the 10,000/s target, or 90% of the measured throughput if that is lower)")
+	fs.BoolVar(&cfg.skipImport, "skip-import", false, "skip the backfill importer")
+	fs.BoolVar(&cfg.skipScores, "skip-scores", false, "skip the full score recompute")
+	fs.BoolVar(&cfg.skipSegments, "skip-segments", false, "skip segment previews, refreshes and real-time membership")
+	fs.IntVar(&cfg.importRows, "import-rows", 100_000, "rows of the CSV export the importer loads")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -130,8 +206,13 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	if cfg.clients, err = parseClients(*clients); err != nil {
 		return cfg, err
 	}
-	if cfg.duration <= 0 {
+	switch {
+	case cfg.duration <= 0:
 		return cfg, errors.New("-duration must be positive")
+	case cfg.ingest.events < 1 || cfg.ingest.subscribers < 1 || cfg.importRows < 1:
+		return cfg, errors.New("-events, -subscribers and -import-rows must be positive")
+	case cfg.ingest.liveDuration <= 0 || cfg.ingest.liveRate < 0 || cfg.ingest.workers < 0 || cfg.ingest.batch < 0:
+		return cfg, errors.New("-live-duration must be positive; -live-rate, -event-workers and -event-batch not negative")
 	}
 	return cfg, nil
 }
@@ -198,10 +279,13 @@ type fixture struct {
 	samples []sample
 	// heavy is a customer with a long timeline.
 	heavy string
+	// activities is how many rows the activities table holds, about.
+	activities int64
 }
 
 // prepare migrates, makes sure the bench tenant holds enough profiles and
-// draws the sample the requests are made from.
+// the activities table enough timeline entries, and draws the sample the
+// requests are made from.
 func prepare(ctx context.Context, cfg config, stdout, stderr io.Writer) (fixture, error) {
 	db, err := database.OpenPostgres(ctx, cfg.databaseURL)
 	if err != nil {
@@ -234,11 +318,18 @@ func prepare(ctx context.Context, cfg config, stdout, stderr io.Writer) (fixture
 	if len(samples) == 0 {
 		return fixture{}, errors.New("the bench tenant has no profiles with an e-mail to measure; run without -skip-seed")
 	}
-	heavy, err := ensureHeavyCustomer(ctx, db.SQL, org.ID, samples[0].id, stdout)
+	acts, err := ensureActivities(ctx, db.SQL, org.ID, int64(cfg.activities), cfg.skipSeed, stdout, stderr)
 	if err != nil {
 		return fixture{}, err
 	}
-	return fixture{orgID: org.ID, samples: samples, heavy: heavy}, nil
+	heavy, err := ensureHeavyCustomer(ctx, db.SQL, org.ID, stdout)
+	if err != nil {
+		return fixture{}, err
+	}
+	if err := vacuumWithoutAutovacuum(ctx, db.SQL, stdout); err != nil {
+		return fixture{}, err
+	}
+	return fixture{orgID: org.ID, samples: samples, heavy: heavy, activities: acts}, nil
 }
 
 // seedProfiles writes the missing profiles, then vacuums and analyzes: the
@@ -260,41 +351,62 @@ func seedProfiles(ctx context.Context, db *database.DB, orgID uuid.UUID, n int, 
 	return nil
 }
 
+// vacuumWithoutAutovacuum vacuums and analyzes the database when the server
+// runs without autovacuum (development machines often do). Every run
+// leaves dead profile versions and new sync log, audit and outbox rows; in
+// production autovacuum clears and counts them, and without it each run
+// would measure against more garbage and older statistics than the last.
+func vacuumWithoutAutovacuum(ctx context.Context, db *sql.DB, stdout io.Writer) error {
+	var on string
+	if err := db.QueryRowContext(ctx, "SHOW autovacuum").Scan(&on); err != nil {
+		return fmt.Errorf("show autovacuum: %w", err)
+	}
+	if on == "on" {
+		return nil
+	}
+	start := time.Now()
+	if _, err := db.ExecContext(ctx, "VACUUM (ANALYZE)"); err != nil {
+		return fmt.Errorf("vacuum analyze: %w", err)
+	}
+	fmt.Fprintf(stdout, "autovacuum is off: VACUUM (ANALYZE) of the database took %s\n", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
 // service is the Rapport service running in this process.
 type service struct {
 	app   *app.App
 	addr  string
 	token string
+	// started is when it began serving and consuming.
+	started time.Time
 }
 
-// startService starts the real service on a free port with a fresh secret
-// and issues an admin token for the bench tenant.
-func startService(ctx context.Context, dbURL string, orgID uuid.UUID) (*service, error) {
+// startService starts the real service configured as c on a free port with
+// a fresh secret and issues an admin token for the bench tenant.
+func startService(ctx context.Context, c app.Config, orgID uuid.UUID) (*service, error) {
 	secret := make([]byte, 48)
 	if _, err := rand.Read(secret); err != nil {
 		return nil, err
 	}
-	a, err := app.New(ctx, app.Config{
-		Addr:        "127.0.0.1:0",
-		DatabaseURL: dbURL,
-		JWTSecret:   secret,
-		// Logging every request would measure the logger.
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
+	c.Addr, c.JWTSecret = "127.0.0.1:0", secret
+	// Logging every request would measure the logger.
+	c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	a, err := app.New(ctx, c)
 	if err != nil {
 		return nil, fmt.Errorf("start service: %w", err)
 	}
+	p := auth.Principal{UserID: "bench", Tenant: orgID.String(), Role: auth.RoleAdmin}
+	token, err := auth.IssueHS256(secret, p, 6*time.Hour, time.Now())
+	if err != nil {
+		a.Close(ctx)
+		return nil, err
+	}
+	started := time.Now()
 	if err := a.Start(); err != nil {
 		a.Close(ctx)
 		return nil, err
 	}
-	p := auth.Principal{UserID: "bench", Tenant: orgID.String(), Role: auth.RoleAdmin}
-	token, err := auth.IssueHS256(secret, p, time.Hour, time.Now())
-	if err != nil {
-		a.Close(ctx)
-		return nil, err
-	}
-	return &service{app: a, addr: a.Addr(), token: token}, nil
+	return &service{app: a, addr: a.Addr(), token: token, started: started}, nil
 }
 
 // close stops the service, reporting rather than returning a failure: the

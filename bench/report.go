@@ -8,6 +8,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 )
@@ -127,24 +128,89 @@ var targets = []target{
 	},
 }
 
-// printTargets prints each target with the measured figure and whether it
-// was met. A run that failed requests meets nothing: its figures describe
-// errors, not answers.
-func printTargets(w io.Writer, results []result) {
-	fmt.Fprintln(w, "\ntargets")
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+// verdict is one line of the target table: a promise, the figure measured
+// for it and whether the figure keeps it.
+type verdict struct {
+	desc   string
+	figure string
+	met    bool
+	// note qualifies the figure (the load it was measured at, why it was
+	// not measured); it is printed after the verdict.
+	note string
+}
+
+// httpVerdicts judges the targets measured over HTTP; notes, by scenario,
+// say what a figure depends on. A run that failed requests meets nothing:
+// its figures describe errors, not answers.
+func httpVerdicts(results []result, notes map[string]string) []verdict {
+	var out []verdict
 	for _, t := range targets {
 		i := slices.IndexFunc(results, func(r result) bool { return r.scenario == t.scenario && r.clients == t.clients })
 		if i < 0 {
-			fmt.Fprintf(tw, "  %s\t-\tnot measured (add %d to -clients)\n", t.desc, t.clients)
+			out = append(out, verdict{desc: t.desc, figure: "-", note: fmt.Sprintf("not measured (add %d to -clients)", t.clients)})
 			continue
 		}
 		r := results[i]
-		verdict := "MISSED"
-		if t.met(r) && r.errors == 0 {
-			verdict = "met"
+		v := verdict{desc: t.desc, figure: t.figure(r), met: t.met(r) && r.errors == 0, note: notes[t.scenario]}
+		if r.errors > 0 {
+			v.note = fmt.Sprintf("%d requests failed", r.errors)
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\n", t.desc, t.figure(r), verdict)
+		out = append(out, v)
+	}
+	return out
+}
+
+// skipped is the verdict of a target whose scenario did not run.
+func skipped(desc, why string) verdict {
+	return verdict{desc: desc, figure: "-", note: why}
+}
+
+// printTargets prints each target with the measured figure and whether it
+// was met; a target that was not measured is neither.
+func printTargets(w io.Writer, verdicts []verdict) {
+	fmt.Fprintln(w, "\ntargets")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, v := range verdicts {
+		word := "MISSED"
+		switch {
+		case v.figure == "-":
+			word = "-"
+		case v.met:
+			word = "met"
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", v.desc, v.figure, word, v.note)
 	}
 	tw.Flush()
+}
+
+// thousands formats n with comma separators, as the targets are written.
+func thousands(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	if neg {
+		s = "-" + s
+	}
+	return s
+}
+
+// windowJobMinute is the minute of every hour the service recomputes all
+// profiles' 30-day counts (jobs.WindowCounts, "17 * * * *"), a heavy
+// statement on a large tenant.
+const windowJobMinute = 17
+
+// warnWindowJob says so when the window-counts job was due in [from, to],
+// from being when the measured service started: the job runs in that
+// service, and its load then shared the CPUs with what was measured.
+func warnWindowJob(w io.Writer, from, to time.Time) {
+	t := from.UTC().Truncate(time.Hour).Add(windowJobMinute * time.Minute)
+	if t.Before(from) {
+		t = t.Add(time.Hour)
+	}
+	if !t.After(to) {
+		fmt.Fprintf(w, "note: the service's window-counts job was due at %s, during this measurement; its load is in the figures\n", t.Format("15:04 UTC"))
+	}
 }
