@@ -154,8 +154,11 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	if a.Redis != nil && !cfg.DisableConsumers {
 		// Several consumers per replica keep the database busy while one
 		// of them waits on Redis or decodes; each is a member of the group.
-		// Measured on 2 cores with 1M profiles: 1,000-entry batches and 3
-		// consumers sustain ~7,500 events/s end to end; 500 × 2, ~5,400.
+		// Measured on 2 cores with 1M profiles and a small timeline:
+		// 1,000-entry batches and 3 consumers sustained ~7,500 events/s; with
+		// 20M timeline entries, PostgreSQL's stock 128 MB buffers and the
+		// rescoring follow-up, make bench measured ~440 (1 consumer ~1,500):
+		// the consumers queue on the same profiles' row locks.
 		workers := cfg.EventWorkers
 		if workers <= 0 {
 			workers = 3
