@@ -9,6 +9,7 @@ import (
 
 	"github.com/rapportcrm/rapport/ent"
 	st "github.com/rapportcrm/rapport/ent/schematype"
+	"github.com/rapportcrm/rapport/ent/segment"
 	"github.com/rapportcrm/rapport/ent/segmentmembership"
 	"github.com/rapportcrm/rapport/internal/apperr"
 )
@@ -59,7 +60,7 @@ func (s *Service) Explain(ctx context.Context, segmentID, customerID uuid.UUID) 
 		return nil, err
 	}
 	ex := &Explanation{Customer: p, Member: member}
-	if seg.Type == "STATIC" {
+	if seg.Type == segment.TypeSTATIC {
 		ex.Matches = member
 		return ex, nil
 	}
