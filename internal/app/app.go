@@ -134,8 +134,9 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	}
 	a.Segments = segment.NewService(db.Client, db.Dialect, a.hub, segment.OnOutbox(a.relay.Notify), segment.WithLogger(a.log))
 	a.Scores = scoring.NewService(db.Client, db.Dialect, scoring.OnOutbox(a.relay.Notify))
-	// Scores first: segments read them.
-	a.Followup = followup.New(a.log, 200*time.Millisecond, 2000,
+	// Scores first: segments read them. Rounds of 500 profiles keep each
+	// rescoring statement, and the row locks it holds, short.
+	a.Followup = followup.New(a.log, 200*time.Millisecond, 500,
 		followup.Handler{Name: "scores", Fn: func(ctx context.Context, tenantID uuid.UUID, ids []uuid.UUID) error {
 			_, err := a.Scores.RecomputeProfiles(ctx, tenantID, ids)
 			return err

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"entgo.io/ent/dialect"
+	"entgo.io/ent/dialect/sql"
 	"github.com/google/uuid"
 
 	"github.com/rapportcrm/rapport/ent"
@@ -273,7 +274,9 @@ func (s *Service) editTags(ctx context.Context, id uuid.UUID, edit func([]string
 func (s *Service) lockProfile(ctx context.Context, tx *ent.Tx, id uuid.UUID) (*ent.CustomerProfile, error) {
 	q := tx.CustomerProfile.Query().Where(customerprofile.ID(id))
 	if s.dialect == dialect.Postgres {
-		q.ForUpdate()
+		// NO KEY UPDATE: an edit need not wait for ingestion's uncommitted
+		// activity inserts, whose foreign key holds a key-share lock.
+		q.ForUpdate(sql.WithLockClause("FOR NO KEY UPDATE"))
 	}
 	p, err := q.Only(ctx)
 	if ent.IsNotFound(err) {

@@ -30,7 +30,8 @@ func TenantTables() []string {
 // tenant_id equals the rapport.tenant_id setting of the transaction or
 // session. FORCE makes the policy apply to the table owner too; superusers
 // and BYPASSRLS roles still skip it, so production connects as an ordinary
-// role (see README). It also adds the trigram index free-text search uses.
+// role (see README). It also adds the trigram index free-text search uses
+// and the name and e-mail domain index of the duplicate check.
 // Every statement is idempotent.
 func applyPostgresPolicies(ctx context.Context, conn *sql.Conn) error {
 	// Only missing pieces are created, so a service connecting as an
@@ -41,7 +42,7 @@ func applyPostgresPolicies(ctx context.Context, conn *sql.Conn) error {
 		return err
 	}
 	var hasIndex bool
-	if err := conn.QueryRowContext(ctx, "SELECT to_regclass('customer_profiles_search_trgm') IS NOT NULL").Scan(&hasIndex); err != nil {
+	if err := conn.QueryRowContext(ctx, "SELECT to_regclass('customer_profiles_search_trgm') IS NOT NULL AND to_regclass('customer_profiles_last_name_domain') IS NOT NULL").Scan(&hasIndex); err != nil {
 		return err
 	}
 	if len(missing) == 0 && hasIndex {
@@ -65,6 +66,11 @@ func applyPostgresPolicies(ctx context.Context, conn *sql.Conn) error {
 				return fmt.Errorf("row-level security on %s: %w", t, err)
 			}
 		}
+	}
+	// Ingestion's "similar name, same e-mail domain" duplicate check looks
+	// profiles up by last name and domain; an expression ent cannot declare.
+	if _, err := tx.ExecContext(ctx, "CREATE INDEX IF NOT EXISTS customer_profiles_last_name_domain ON customer_profiles (tenant_id, last_name, split_part(email, '@', 2))"); err != nil {
+		return fmt.Errorf("name and domain index: %w", err)
 	}
 	// pg_trgm is a trusted extension: a database owner may create it. Where
 	// it is unavailable, search still works, only without the index.

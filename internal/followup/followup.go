@@ -69,22 +69,36 @@ func (q *Queue) Add(tenantID uuid.UUID, ids ...uuid.UUID) {
 	}
 }
 
-// Run handles changes until ctx ends.
+// Run handles changes until ctx ends. After a round of work it rests at
+// least restFactor times as long as the round took: under a sustained burst
+// of changes (a backfill, peak ingestion) the follow-up takes at most a
+// share of the machine and coalesces more profiles per round, instead of
+// competing with the writers it follows; when changes are few, rounds are
+// short and so is the rest.
 func (q *Queue) Run(ctx context.Context) error {
+	var notBefore time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-q.wake:
 		}
+		wait := max(q.delay, time.Until(notBefore))
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-time.After(q.delay):
+		case <-time.After(wait):
 		}
+		start := time.Now()
 		q.Flush(ctx)
+		end := time.Now()
+		notBefore = end.Add(restFactor * end.Sub(start))
 	}
 }
+
+// restFactor bounds the follow-up to about a third of the time of one
+// worker under sustained load.
+const restFactor = 2
 
 // Flush handles everything pending now (Run calls it; tests may too).
 func (q *Queue) Flush(ctx context.Context) {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -463,61 +462,13 @@ func normalizeKeys(id event.Identity, region string) (identity.Keys, error) {
 	return k, nil
 }
 
-// write stores everything the batch decided.
+// write stores everything the batch decided. The existing profiles it
+// changes are locked last, just before their update, so a row lock is held
+// for the last statements and the commit only, not the whole batch: several
+// consumers (and the scoring follow-up) touch the same busy profiles.
 func (b *batch) write(ctx context.Context) error {
 	c := b.tx.Client()
-	// Read the existing profiles whose fields the batch changes (facts,
-	// linked keys, stage), locked in id order on PostgreSQL so concurrent
-	// batches never deadlock on each other. Profiles that only gain activity
-	// are updated relatively without being read; SQLite, a single writer,
-	// reads them all.
-	pg := b.p.cfg.Dialect == dialect.Postgres
-	need := map[uuid.UUID]bool{}
-	for id := range b.facts {
-		need[id] = true
-	}
-	for id := range b.stages {
-		need[id] = true
-	}
-	for _, l := range b.links {
-		if _, isNew := b.created[l.customer]; !isNew {
-			need[l.customer] = true
-		}
-	}
-	if !pg {
-		for id := range b.touched {
-			need[id] = true
-		}
-	}
-	existing := map[uuid.UUID]*ent.CustomerProfile{}
-	ids := make([]uuid.UUID, 0, len(need))
-	for id := range need {
-		ids = append(ids, id)
-	}
-	sort.Slice(ids, func(i, j int) bool { return ids[i].String() < ids[j].String() })
-	if len(ids) > 0 {
-		q := c.CustomerProfile.Query().Where(customerprofile.IDIn(ids...)).Order(customerprofile.ByID())
-		if pg {
-			q.ForUpdate()
-		}
-		rows, err := q.All(ctx)
-		if err != nil {
-			return fmt.Errorf("lock profiles: %w", err)
-		}
-		for _, r := range rows {
-			existing[r.ID] = r
-		}
-	}
 	if err := b.createProfiles(ctx); err != nil {
-		return err
-	}
-	if err := b.linkKeys(ctx, existing); err != nil {
-		return err
-	}
-	if err := b.applyFacts(ctx, existing); err != nil {
-		return err
-	}
-	if err := b.updateMetrics(ctx, existing); err != nil {
 		return err
 	}
 	if err := b.flagSimilarNames(ctx); err != nil {
@@ -544,7 +495,94 @@ func (b *batch) write(ctx context.Context) error {
 	if err := b.produce(ctx); err != nil {
 		return err
 	}
-	return nil
+	existing, err := b.lockProfiles(ctx)
+	if err != nil {
+		return err
+	}
+	if err := b.linkKeys(ctx, existing); err != nil {
+		return err
+	}
+	if err := b.applyFacts(ctx, existing); err != nil {
+		return err
+	}
+	return b.updateMetrics(ctx, existing)
+}
+
+// readColumns are the profile columns linkKeys, applyFacts and (on SQLite)
+// updateMetrics read.
+var readColumns = []string{
+	customerprofile.FieldID, customerprofile.FieldAuthUserID, customerprofile.FieldEmail, customerprofile.FieldPhoneNumber,
+	customerprofile.FieldSclMemberID, customerprofile.FieldTeetimePlayerID, customerprofile.FieldMessagingContactID,
+	customerprofile.FieldExternalIds, customerprofile.FieldFirstName, customerprofile.FieldLastName, customerprofile.FieldDisplayName,
+	customerprofile.FieldLifecycleStage, customerprofile.FieldTags, customerprofile.FieldHandicap, customerprofile.FieldHomeClubID,
+	customerprofile.FieldMembershipTier, customerprofile.FieldMembershipStatus, customerprofile.FieldEmailOptIn,
+	customerprofile.FieldSmsOptIn, customerprofile.FieldPushOptIn, customerprofile.FieldWhatsappOptIn, customerprofile.FieldAttributes,
+	customerprofile.FieldLifetimeValue, customerprofile.FieldLastActivityAt, customerprofile.FieldActivityCount30d,
+	customerprofile.FieldBookingCount30d,
+}
+
+// lockProfiles locks the existing profiles the batch updates and reads those
+// whose fields it changes (facts, linked keys, stage). On PostgreSQL the rows
+// are locked in id order, so concurrent batches never deadlock, and FOR NO
+// KEY UPDATE, which the key-share locks of other batches' activity inserts
+// (the foreign key) do not block. Profiles that only gain activity are
+// locked but not read: their metrics are updated relatively. SQLite, a
+// single writer, reads them all.
+func (b *batch) lockProfiles(ctx context.Context) (map[uuid.UUID]*ent.CustomerProfile, error) {
+	pg := b.p.cfg.Dialect == dialect.Postgres
+	need := map[uuid.UUID]bool{}
+	for id := range b.facts {
+		need[id] = true
+	}
+	for id := range b.stages {
+		need[id] = true
+	}
+	for _, l := range b.links {
+		if _, isNew := b.created[l.customer]; !isNew {
+			need[l.customer] = true
+		}
+	}
+	if !pg {
+		for id := range b.touched {
+			need[id] = true
+		}
+	}
+	existing := map[uuid.UUID]*ent.CustomerProfile{}
+	if pg {
+		lock := make([]string, 0, len(b.metrics)+len(need))
+		for id := range b.metrics {
+			if _, isNew := b.created[id]; !isNew && !need[id] {
+				lock = append(lock, id.String())
+			}
+		}
+		for id := range need {
+			lock = append(lock, id.String())
+		}
+		if len(lock) > 0 {
+			_, err := b.tx.ExecContext(ctx, `SELECT 1 FROM (SELECT id FROM customer_profiles
+  WHERE tenant_id = $1 AND id = ANY($2::uuid[]) ORDER BY id FOR NO KEY UPDATE) AS locked`, b.tenantID, pq.Array(lock))
+			if err != nil {
+				return nil, fmt.Errorf("lock profiles: %w", err)
+			}
+		}
+	}
+	if len(need) == 0 {
+		return existing, nil
+	}
+	ids := make([]uuid.UUID, 0, len(need))
+	for id := range need {
+		ids = append(ids, id)
+	}
+	// Only the columns the batch compares and merges: the rest (scores and
+	// their components, search text) would only cost decoding.
+	rows, err := b.tx.CustomerProfile.Query().Where(customerprofile.IDIn(ids...)).Select(readColumns...).All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read profiles: %w", err)
+	}
+	for _, r := range rows {
+		existing[r.ID] = r
+	}
+	return existing, nil
 }
 
 var errNoRows = errors.New("sql: no rows in result set")

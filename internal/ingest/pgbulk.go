@@ -29,7 +29,8 @@ type column struct {
 // one per value, so PostgreSQL parses and plans a short statement whatever the
 // batch size, and no per-row builder SQL is produced. tenantColumn, when set,
 // is stamped with tenantID (the ent tenant hook does not run here; row-level
-// security checks the value).
+// security checks the value). exec may append a clause (ON CONFLICT,
+// RETURNING) to the statement it is given.
 func pgBulkInsert(ctx context.Context, exec func(ctx context.Context, q string, args ...any) error, table string, cols []column, tenantColumn string, tenantID uuid.UUID, muts []ent.Mutation) error {
 	if len(muts) == 0 {
 		return nil
@@ -87,6 +88,45 @@ func pgBulkInsert(ctx context.Context, exec func(ctx context.Context, q string, 
 	}
 	q := "INSERT INTO " + pqIdent(table) + " (" + strings.Join(names, ", ") + ") SELECT " + strings.Join(exprs, ", ") +
 		" FROM unnest(" + strings.Join(params, ", ") + ") AS t(" + strings.Join(aliases, ", ") + ")"
+	return exec(ctx, q, args...)
+}
+
+// pgBulkUpdate applies update mutations of rows of one tenant with one
+// UPDATE … FROM unnest(text arrays). A column a mutation leaves unset keeps
+// its value; the mutations never set a column to NULL (an empty text means
+// unset).
+func pgBulkUpdate(ctx context.Context, exec func(ctx context.Context, q string, args ...any) error, table string, cols []column, tenantID uuid.UUID, ids []uuid.UUID, muts []ent.Mutation) error {
+	if len(muts) == 0 {
+		return nil
+	}
+	idText := make([]string, len(ids))
+	for i, id := range ids {
+		idText[i] = id.String()
+	}
+	args := []any{tenantID, pq.Array(idText)}
+	params := []string{"$2::uuid[]"}
+	aliases := []string{"id"}
+	var sets []string
+	for i, c := range cols {
+		vals := make([]string, len(muts))
+		for r, m := range muts {
+			if v, ok := m.Field(c.name); ok {
+				s, err := text(v)
+				if err != nil {
+					return fmt.Errorf("%s.%s: %w", table, c.name, err)
+				}
+				vals[r] = s
+			}
+		}
+		args = append(args, pq.Array(vals))
+		alias := "c" + strconv.Itoa(i)
+		params = append(params, fmt.Sprintf("$%d::text[]", len(args)))
+		aliases = append(aliases, alias)
+		sets = append(sets, pqIdent(c.name)+" = COALESCE(NULLIF(v."+alias+", '')::"+c.cast+", p."+pqIdent(c.name)+")")
+	}
+	q := "UPDATE " + pqIdent(table) + " AS p SET " + strings.Join(sets, ", ") +
+		" FROM unnest(" + strings.Join(params, ", ") + ") AS v(" + strings.Join(aliases, ", ") + ")" +
+		" WHERE p.id = v.id AND p.tenant_id = $1"
 	return exec(ctx, q, args...)
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/rapportcrm/rapport/ent"
 	"github.com/rapportcrm/rapport/ent/customerprofile"
 	"github.com/rapportcrm/rapport/ent/identityalias"
+	"github.com/rapportcrm/rapport/ent/predicate"
 	"github.com/rapportcrm/rapport/ent/schematype"
 	"github.com/rapportcrm/rapport/ent/synclog"
 	"github.com/rapportcrm/rapport/internal/audit"
@@ -277,8 +278,8 @@ func (b *batch) linkKeys(ctx context.Context, existing map[uuid.UUID]*ent.Custom
 			SetValue(l.key.Value).SetPrimary(primary).SetSource(l.source).SetCreatedAt(b.now))
 	}
 	if b.p.cfg.Dialect == dialect.Postgres {
-		if err := b.pgInsert(ctx, "identity_aliases", aliasColumns, "tenant_id", mutations(aliases)); err != nil {
-			return fmt.Errorf("link identity keys: %w", err)
+		if err := b.pgLinkAliases(ctx, aliases); err != nil {
+			return err
 		}
 	} else if err := insertChunks(ctx, aliases, 1000, func(ctx context.Context, part []*ent.IdentityAliasCreate) error {
 		return c.IdentityAlias.CreateBulk(part...).Exec(ctx)
@@ -289,11 +290,65 @@ func (b *batch) linkKeys(ctx context.Context, existing map[uuid.UUID]*ent.Custom
 	return nil
 }
 
+// errKeyTaken is a retryable failure: a key the batch links was linked to
+// another profile by a concurrent writer; the retry resolves it afresh.
+var errKeyTaken = errors.New("identity key linked to another profile meanwhile")
+
+// pgLinkAliases inserts linked keys, letting a key that a concurrent batch
+// linked to the same profile meanwhile pass (several consumers often see
+// one person's new service id at once): only a key now owned by another
+// profile fails the batch, for a retry that flags the conflict.
+func (b *batch) pgLinkAliases(ctx context.Context, aliases []*ent.IdentityAliasCreate) error {
+	inserted := 0
+	err := pgBulkInsert(ctx, func(ctx context.Context, q string, args ...any) error {
+		rows, err := b.tx.QueryContext(ctx, q+" ON CONFLICT (tenant_id, kind, value) DO NOTHING RETURNING 1", args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			inserted++
+		}
+		return rows.Err()
+	}, "identity_aliases", aliasColumns, "tenant_id", b.tenantID, mutations(aliases))
+	if err != nil {
+		return fmt.Errorf("link identity keys: %w", err)
+	}
+	if inserted == len(aliases) {
+		return nil
+	}
+	want := map[identity.Key]uuid.UUID{}
+	keys := make([]identity.Key, 0, len(aliases))
+	for _, a := range aliases {
+		m := a.Mutation()
+		kind, _ := m.Kind()
+		value, _ := m.Value()
+		customer, _ := m.CustomerID()
+		k := identity.Key{Kind: kind, Value: value}
+		want[k] = customer
+		keys = append(keys, k)
+	}
+	owners, err := identity.LookupOwners(ctx, b.tx.Client(), dialect.Postgres, keys)
+	if err != nil {
+		return fmt.Errorf("link identity keys: %w", err)
+	}
+	for k, customer := range want {
+		if owners[k] != customer {
+			return fmt.Errorf("link %s key: %w", k.Kind, errKeyTaken)
+		}
+	}
+	return nil
+}
+
 // applyFacts writes the facts events asserted about existing profiles, and
-// the key columns linking filled. Only profiles that really change are
+// the key columns linking filled: on PostgreSQL with one UPDATE for the whole
+// batch, on SQLite one per profile. Only profiles that really change are
 // written.
 func (b *batch) applyFacts(ctx context.Context, existing map[uuid.UUID]*ent.CustomerProfile) error {
 	c := b.tx.Client()
+	pg := b.p.cfg.Dialect == dialect.Postgres
+	var ids []uuid.UUID
+	var muts []ent.Mutation
 	for id, p := range existing {
 		facts := b.facts[id]
 		fill := b.fill[id]
@@ -392,12 +447,38 @@ func (b *batch) applyFacts(ctx context.Context, existing map[uuid.UUID]*ent.Cust
 		}
 		m.SetSearchText(identity.SearchText(deref(first), deref(last), deref(display), email, phone))
 		m.SetUpdatedAt(b.now)
+		b.touched[id] = true
+		if pg {
+			ids, muts = append(ids, id), append(muts, m)
+			continue
+		}
 		if err := u.Exec(ctx); err != nil {
 			return fmt.Errorf("update profile %s: %w", id, err)
 		}
-		b.touched[id] = true
+	}
+	if len(muts) == 0 {
+		return nil
+	}
+	err := pgBulkUpdate(ctx, func(ctx context.Context, q string, args ...any) error {
+		_, err := b.tx.ExecContext(ctx, q, args...)
+		return err
+	}, "customer_profiles", factColumns, b.tenantID, ids, muts)
+	if err != nil {
+		return fmt.Errorf("update profiles: %w", err)
 	}
 	return nil
+}
+
+// factColumns are the profile columns applyFacts may set, with their types.
+var factColumns = []column{
+	{"first_name", "text", ""}, {"last_name", "text", ""}, {"display_name", "text", ""},
+	{"home_club_id", "text", ""}, {"membership_tier", "text", ""}, {"membership_status", "text", ""},
+	{"handicap", "float8", ""}, {"email_opt_in", "boolean", ""}, {"sms_opt_in", "boolean", ""},
+	{"push_opt_in", "boolean", ""}, {"whatsapp_opt_in", "boolean", ""}, {"tags", "jsonb", ""},
+	{"attributes", "jsonb", ""}, {"lifecycle_stage", "text", ""}, {"auth_user_id", "text", ""},
+	{"email", "text", ""}, {"phone_number", "text", ""}, {"scl_member_id", "bigint", ""},
+	{"teetime_player_id", "text", ""}, {"messaging_contact_id", "text", ""}, {"external_ids", "jsonb", ""},
+	{"search_text", "text", ""}, {"updated_at", "timestamptz", ""},
 }
 
 // updateMetrics adds the batch's activity to the metrics of the existing
@@ -462,25 +543,28 @@ WHERE p.id = v.id AND p.tenant_id = $2`,
 // (confidence 60) for the profiles the batch created.
 func (b *batch) flagSimilarNames(ctx context.Context) error {
 	byLast := map[string][]*newProfile{}
-	var lasts []string
+	pairs := map[[2]string]bool{}
+	var same []predicate.CustomerProfile
 	for _, id := range b.createdIn {
 		np := b.created[id]
 		last, email := deref(nonEmpty(np.facts.LastName)), np.keys[identityalias.KindEMAIL]
-		if last == "" || email == "" || deref(nonEmpty(np.facts.FirstName)) == "" || identity.IsFreeMailDomain(identity.EmailDomain(email)) {
+		dom := identity.EmailDomain(email)
+		if last == "" || email == "" || deref(nonEmpty(np.facts.FirstName)) == "" || identity.IsFreeMailDomain(dom) {
 			continue
 		}
-		if _, ok := byLast[last]; !ok {
-			lasts = append(lasts, last)
-		}
 		byLast[last] = append(byLast[last], np)
+		if !pairs[[2]string{last, dom}] {
+			// Only profiles with the last name and the e-mail domain can
+			// match: the database filters both, so a common last name does
+			// not bring back thousands of rows.
+			pairs[[2]string{last, dom}] = true
+			same = append(same, customerprofile.And(customerprofile.LastName(last), customerprofile.EmailHasSuffix("@"+dom)))
+		}
 	}
-	if len(lasts) == 0 {
+	if len(same) == 0 {
 		return nil
 	}
-	others, err := b.tx.CustomerProfile.Query().
-		Where(customerprofile.LastNameIn(lasts...), customerprofile.EmailNotNil(), customerprofile.IDNotIn(b.createdIn...)).
-		Select(customerprofile.FieldID, customerprofile.FieldFirstName, customerprofile.FieldLastName, customerprofile.FieldEmail).
-		Limit(5000).All(ctx)
+	others, err := b.sameNameAndDomain(ctx, pairs, same)
 	if err != nil {
 		return fmt.Errorf("look for similar names: %w", err)
 	}
@@ -500,6 +584,46 @@ func (b *batch) flagSimilarNames(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// maxSameNameAndDomain bounds the profiles compared with one new person.
+const maxSameNameAndDomain = 1000
+
+// sameNameAndDomain reads the existing profiles with one of the (last name,
+// e-mail domain) pairs: on PostgreSQL one index probe per pair.
+func (b *batch) sameNameAndDomain(ctx context.Context, pairs map[[2]string]bool, same []predicate.CustomerProfile) ([]*ent.CustomerProfile, error) {
+	if b.p.cfg.Dialect != dialect.Postgres {
+		return b.tx.CustomerProfile.Query().
+			Where(customerprofile.Or(same...), customerprofile.IDNotIn(b.createdIn...)).
+			Select(customerprofile.FieldID, customerprofile.FieldFirstName, customerprofile.FieldLastName, customerprofile.FieldEmail).
+			All(ctx)
+	}
+	lasts, doms := make([]string, 0, len(pairs)), make([]string, 0, len(pairs))
+	for p := range pairs {
+		lasts, doms = append(lasts, p[0]), append(doms, p[1])
+	}
+	created := make([]string, len(b.createdIn))
+	for i, id := range b.createdIn {
+		created[i] = id.String()
+	}
+	rows, err := b.tx.QueryContext(ctx, `SELECT c.id, c.first_name, c.last_name, c.email
+FROM unnest($2::text[], $3::text[]) AS k(last_name, domain)
+CROSS JOIN LATERAL (SELECT id, first_name, last_name, email FROM customer_profiles
+  WHERE tenant_id = $1 AND last_name = k.last_name AND split_part(email, '@', 2) = k.domain AND id <> ALL($4::uuid[])
+  LIMIT $5) AS c`, b.tenantID, pq.Array(lasts), pq.Array(doms), pq.Array(created), maxSameNameAndDomain)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*ent.CustomerProfile
+	for rows.Next() {
+		p := &ent.CustomerProfile{}
+		if err := rows.Scan(&p.ID, &p.FirstName, &p.LastName, &p.Email); err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
 }
 
 // produce writes crm.profile.created for every profile the batch created.

@@ -1,0 +1,72 @@
+package followup
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// TestRoundsRestInProportionToTheirLength checks that a slow round of work is
+// followed by a rest of restFactor times its length before the next one, and
+// that changes made meanwhile are handled together.
+func TestRoundsRestInProportionToTheirLength(t *testing.T) {
+	const work = 60 * time.Millisecond
+	var mu sync.Mutex
+	var starts, ends []time.Time
+	var sizes []int
+	q := New(nil, 5*time.Millisecond, 100, Handler{Name: "slow", Fn: func(_ context.Context, _ uuid.UUID, ids []uuid.UUID) error {
+		mu.Lock()
+		starts = append(starts, time.Now())
+		sizes = append(sizes, len(ids))
+		mu.Unlock()
+		time.Sleep(work)
+		mu.Lock()
+		ends = append(ends, time.Now())
+		mu.Unlock()
+		return nil
+	}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go q.Run(ctx)
+	tenant := uuid.New()
+	q.Add(tenant, uuid.New())
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		mu.Lock()
+		n := len(starts)
+		mu.Unlock()
+		if n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the first round never started")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	// Changes arriving while the first round works wait for the rest.
+	q.Add(tenant, uuid.New())
+	q.Add(tenant, uuid.New())
+	for {
+		mu.Lock()
+		n := len(ends)
+		mu.Unlock()
+		if n == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the second round never finished")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if gap, min := starts[1].Sub(ends[0]), restFactor*work; gap < min {
+		t.Errorf("second round started %s after the first ended, want at least %s", gap, min)
+	}
+	if sizes[1] != 2 {
+		t.Errorf("second round handled %d profiles, want the 2 changed meanwhile", sizes[1])
+	}
+}
