@@ -21,6 +21,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 
 	"github.com/rapportcrm/rapport/internal/event"
+	"github.com/rapportcrm/rapport/internal/identity"
 	"github.com/rapportcrm/rapport/internal/ingest"
 )
 
@@ -188,6 +189,8 @@ type row struct {
 	id      string
 	raw     []byte
 	columns map[string]string
+	// keys are the row's identity keys (rowKeys).
+	keys []string
 }
 
 // job is a batch of rows, or rows rejected before the pipeline (done).
@@ -271,9 +274,37 @@ func Run(ctx context.Context, p Processor, r Reader, opts Options) (*Summary, er
 		}
 	}()
 
-	readErr := feed(ctx, r, m, opts, jobs, &sum.Rows)
+	held, readErr := feed(ctx, r, m, opts, jobs, &sum.Rows)
 	close(jobs)
 	wg.Wait()
+	// Rows that repeat a person of an earlier row go after everything
+	// before them is committed, in rounds (a person listed three times
+	// takes three), so they link to the profile the first one made instead
+	// of racing it and failing their whole batch.
+	for round := 1; len(held) > 0 && readErr == nil && ctx.Err() == nil; round++ {
+		jobs = make(chan job, opts.Workers)
+		for range opts.Workers {
+			wg.Go(func() {
+				for j := range jobs {
+					results <- process(ctx, p, j.rows, opts)
+				}
+			})
+		}
+		var batches [][]row
+		if round < maxRepeatRounds {
+			held, batches = splitRepeats(held, opts.BatchSize)
+		} else {
+			// Whatever still repeats goes as it is; the pipeline settles the
+			// races by retrying.
+			batches = slices.Collect(slices.Chunk(held, opts.BatchSize))
+			held = nil
+		}
+		for _, b := range batches {
+			jobs <- job{rows: b}
+		}
+		close(jobs)
+		wg.Wait()
+	}
 	close(results)
 	<-collected
 	if bar != nil {
@@ -288,8 +319,92 @@ func Run(ctx context.Context, p Processor, r Reader, opts Options) (*Summary, er
 	return sum, readErr
 }
 
-// feed reads, converts and batches rows until the end of the input.
-func feed(ctx context.Context, r Reader, m *mapper, opts Options, jobs chan<- job, rows *int) error {
+// maxRepeatRounds bounds the rounds of held-back repeats.
+const maxRepeatRounds = 5
+
+// splitRepeats returns, in batches, the rows that repeat no identity key of
+// an earlier row of rows, and holds the others back.
+func splitRepeats(rows []row, size int) (held []row, batches [][]row) {
+	seen := map[string]struct{}{}
+	var batch []row
+	for _, r := range rows {
+		if repeats(seen, r.keys) {
+			held = append(held, r)
+			continue
+		}
+		batch = append(batch, r)
+		if len(batch) >= size {
+			batches, batch = append(batches, batch), nil
+		}
+	}
+	if len(batch) > 0 {
+		batches = append(batches, batch)
+	}
+	return held, batches
+}
+
+// repeats reports whether any of keys is in seen, and adds them all.
+func repeats(seen map[string]struct{}, keys []string) bool {
+	found := false
+	for _, k := range keys {
+		if _, ok := seen[k]; ok {
+			found = true
+		}
+		seen[k] = struct{}{}
+	}
+	return found
+}
+
+// rowKeys are a row's identity keys, normalized as the pipeline does where
+// that needs no organization setting (e-mails, ids, placeholders dropped);
+// phones by their last nine digits, so local and international forms match.
+// They only decide which rows wait for earlier ones: a rough match costs at
+// most a needless wait, a missed one a retried batch.
+func rowKeys(id event.Identity) []string {
+	var out []string
+	add := func(kind string, v *string) {
+		if v == nil {
+			return
+		}
+		if n := identity.NormalizeID(*v); n != "" {
+			out = append(out, kind+":"+strings.ToLower(n))
+		}
+	}
+	add("auth", id.AuthUserID)
+	if id.Email != nil {
+		if n, err := identity.NormalizeEmail(*id.Email); err == nil && n != "" {
+			out = append(out, "email:"+n)
+		}
+	}
+	if id.PhoneNumber != nil && !identity.IsPlaceholder(*id.PhoneNumber) {
+		digits := strings.Map(func(r rune) rune {
+			if r >= '0' && r <= '9' {
+				return r
+			}
+			return -1
+		}, *id.PhoneNumber)
+		if len(digits) >= 7 && strings.Trim(digits, "0") != "" {
+			out = append(out, "phone:"+digits[max(0, len(digits)-9):])
+		}
+	}
+	if id.SCLMemberID != nil {
+		out = append(out, "scl:"+strconv.FormatInt(*id.SCLMemberID, 10))
+	}
+	add("teetime", id.TeetimePlayerID)
+	add("messaging", id.MessagingContactID)
+	if x := id.ExternalIDs; x != nil {
+		add("za", x.McaV1ZaID)
+		add("uk", x.McaV1UkID)
+		add("golfrsa", x.GolfRsaID)
+	}
+	return out
+}
+
+// feed reads, converts and batches rows until the end of the input. Rows
+// that repeat an identity key of an earlier row are returned, not sent.
+func feed(ctx context.Context, r Reader, m *mapper, opts Options, jobs chan<- job, rows *int) ([]row, error) {
+	seen := map[string]struct{}{}
+	var held []row
 	var batch []row
 	var rejected []RowResult
 	send := func(j job) error {
@@ -323,7 +438,7 @@ func feed(ctx context.Context, r Reader, m *mapper, opts Options, jobs chan<- jo
 		}
 		if err != nil {
 			_ = flush()
-			return fmt.Errorf("import: read: %w", err)
+			return nil, fmt.Errorf("import: read: %w", err)
 		}
 		*rows++
 		if rec.Err != nil {
@@ -350,17 +465,22 @@ func feed(ctx context.Context, r Reader, m *mapper, opts Options, jobs chan<- jo
 			rejected = append(rejected, RowResult{Line: rec.Line, ID: id, Status: ingest.Rejected, Reason: err.Error()})
 			continue
 		}
-		batch = append(batch, row{line: rec.Line, id: id, raw: raw, columns: mp.columns})
+		rw := row{line: rec.Line, id: id, raw: raw, columns: mp.columns, keys: rowKeys(mp.data.Identity)}
+		if repeats(seen, rw.keys) {
+			held = append(held, rw)
+			continue
+		}
+		batch = append(batch, rw)
 		if len(batch) >= opts.BatchSize {
 			if err := flush(); err != nil {
-				return err
+				return nil, err
 			}
 		}
 	}
 	if err := flush(); err != nil {
-		return err
+		return nil, err
 	}
-	return ctx.Err()
+	return held, ctx.Err()
 }
 
 func envelope(id string, opts Options, d *event.ProfileImported) ([]byte, error) {

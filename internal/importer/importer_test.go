@@ -288,3 +288,41 @@ func TestImportThroughput(t *testing.T) {
 		}
 	})
 }
+
+// repeated lists people several times, under different member numbers and
+// with the phone in local and international form, spread over batches.
+const repeated = `Member ID,First Name,Surname,E-mail,Mobile
+2001,Ann,Smith,ann@smith.golf,082 555 0001
+2002,Bob,Jones,bob@jones.golf,
+2003,Cat,Lee,cat@lee.golf,
+2101,Ann,Smith,ANN@smith.golf,
+2004,Dan,Ray,dan@ray.golf,
+2201,Ann,Smith,,+27 82 555 0001
+2102,Bob,Jones,bob@jones.golf,
+2005,Eve,Ng,eve@ng.golf,
+`
+
+// TestPeopleListedSeveralTimesBecomeOneProfile checks that the repeats of a
+// person link to the profile the first row made, across batches and
+// workers, with nothing failed or retried into a second profile.
+func TestPeopleListedSeveralTimesBecomeOneProfile(t *testing.T) {
+	testenv.ForEach(t, func(t *testing.T, tg testenv.Target) {
+		f := setup(t, tg)
+		sum, lines := f.run(t, repeated, importer.CSV, importer.Options{BatchSize: 2, Workers: 4})
+		if sum.Rows != 8 || sum.Created != 5 || sum.Linked != 3 || sum.Failed != 0 || sum.Rejected != 0 {
+			t.Fatalf("summary %+v", sum)
+		}
+		ann := *lines[2].CustomerID
+		for _, line := range []int{5, 7} {
+			if r := lines[line]; r.CustomerID == nil || *r.CustomerID != ann || r.Created {
+				t.Errorf("line %d: %+v, want linked to Ann's profile %s", line, r, ann)
+			}
+		}
+		if r := lines[8]; r.CustomerID == nil || *r.CustomerID != *lines[3].CustomerID {
+			t.Errorf("line 8: %+v, want Bob's profile", r)
+		}
+		if n := f.db.Client.CustomerProfile.Query().CountX(f.ctx); n != 5 {
+			t.Errorf("%d profiles, want 5", n)
+		}
+	})
+}

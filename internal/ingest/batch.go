@@ -165,12 +165,18 @@ func (b *batch) dropDuplicates(ctx context.Context, items []*item) ([]*item, err
 	done := map[[2]string]bool{}
 	if b.p.cfg.Dialect == dialect.Postgres {
 		// One probe of the unique index per event, whatever the statistics.
+		// The tenant comes with each key, not as a constant: for a tenant
+		// the statistics think empty (a new organization's first backfill)
+		// the planner otherwise scans all of the tenant's rows per key, by
+		// the (tenant, processed_at) index, or merge-joins the whole range.
 		sources, ids := make([]string, len(items)), make([]string, len(items))
 		for i, it := range items {
 			sources[i], ids[i] = it.env.Source, it.env.ID
 		}
-		rows, err := b.tx.QueryContext(ctx, `SELECT k.source, k.event_id FROM unnest($2::text[], $3::text[]) AS k(source, event_id)
-WHERE EXISTS (SELECT 1 FROM sync_logs s WHERE s.tenant_id = $1 AND s.source = k.source AND s.event_id = k.event_id)`,
+		rows, err := b.tx.QueryContext(ctx, `SELECT k.source, k.event_id
+FROM unnest(array_fill($1::uuid, ARRAY[cardinality($2::text[])]), $2::text[], $3::text[]) AS k(tenant_id, source, event_id)
+CROSS JOIN LATERAL (SELECT 1 FROM sync_logs s
+  WHERE s.tenant_id = k.tenant_id AND s.source = k.source AND s.event_id = k.event_id LIMIT 1) AS seen`,
 			b.tenantID, pq.Array(sources), pq.Array(ids))
 		if err != nil {
 			return nil, fmt.Errorf("read sync log: %w", err)
