@@ -175,7 +175,7 @@ var (
 		{Name: "churn_risk_baseline", Type: field.TypeInt, Nullable: true},
 		{Name: "churn_risk_baseline_at", Type: field.TypeTime, Nullable: true},
 		{Name: "churn_risk_trend", Type: field.TypeInt, Nullable: true},
-		{Name: "score_components", Type: field.TypeJSON, Nullable: true},
+		{Name: "score_components", Type: field.TypeJSON, Nullable: true, SchemaType: map[string]string{"postgres": "json"}},
 		{Name: "scores_computed_at", Type: field.TypeTime, Nullable: true},
 		{Name: "last_activity_at", Type: field.TypeTime, Nullable: true},
 		{Name: "activity_count_30d", Type: field.TypeInt, Default: 0},

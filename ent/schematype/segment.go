@@ -103,23 +103,3 @@ func (c *Combinator) UnmarshalGQL(v any) error {
 
 // MarshalGQL writes the GraphQL enum value; a condition has none (null).
 func (c Combinator) MarshalGQL(w io.Writer) { writeEnum(w, string(c)) }
-
-// ScoreComponent is one weighted input of a score: its normalized value
-// (0–1), its weight and the points it contributed, with the raw figure it
-// came from, so staff can see why a score is what it is.
-type ScoreComponent struct {
-	Name   string  `json:"name"`
-	Weight int     `json:"weight"`
-	Value  float64 `json:"value"`
-	Points float64 `json:"points"`
-	// Raw is the underlying measurement (days since last activity, opens,
-	// ...), when there is one.
-	Raw *float64 `json:"raw,omitempty"`
-}
-
-// ScoreComponents are the components of a profile's three scores.
-type ScoreComponents struct {
-	Engagement []ScoreComponent `json:"engagement"`
-	ChurnRisk  []ScoreComponent `json:"churnRisk"`
-	Health     []ScoreComponent `json:"health"`
-}

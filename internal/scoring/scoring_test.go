@@ -3,8 +3,11 @@ package scoring_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"math"
 	"reflect"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,6 +19,7 @@ import (
 	"github.com/rapportcrm/rapport/ent/outboxevent"
 	"github.com/rapportcrm/rapport/ent/schematype"
 	"github.com/rapportcrm/rapport/ent/scorerun"
+	"github.com/rapportcrm/rapport/internal/database"
 	"github.com/rapportcrm/rapport/internal/organization"
 	"github.com/rapportcrm/rapport/internal/outbox"
 	"github.com/rapportcrm/rapport/internal/scoring"
@@ -232,8 +236,10 @@ func TestScores(t *testing.T) {
 			SetLastActivityAt(now.Add(-day)).SaveX(octx)
 
 		var notified int
+		// Chunks of 3: the full runs score the seven profiles in three
+		// transactions.
 		svc := scoring.NewService(db.Client, db.Dialect, scoring.WithClock(func() time.Time { return now }),
-			scoring.OnOutbox(func() { notified++ }))
+			scoring.OnOutbox(func() { notified++ }), scoring.WithChunk(3))
 
 		// Incremental first, before any full run: the reference is measured
 		// (paying 10,000 50,000 200,000 300,000: the 90th percentile is
@@ -272,6 +278,9 @@ func TestScores(t *testing.T) {
 				t.Errorf("incremental %+v differs from full %+v", a.ScoreComponents, b.ScoreComponents)
 			}
 		}
+
+		// Stored compactly, read back exactly as the verbose form was.
+		checkStored(t, db, tg, club, 7, 270_000)
 
 		// p1: recency 1 (3 days) → 30; 12 activities in 3 months, 4/month →
 		// 0.5 → 12.5; 50,000/270,000 → 3.70; 4 categories → 15; (1 open) / 2
@@ -518,12 +527,186 @@ func TestSQLEdges(t *testing.T) {
 		for in, want := range map[string]string{"42.5": "43", "42.49": "42", "2.5": "3", "0": "0", "99.5": "100"} {
 			eval("round "+in, func(e scoring.SQLExprs) string { return e.RoundInt(in) }, want)
 		}
+		// The stored components' rounding is PostgreSQL's numeric rounding
+		// (halves away from zero), also where double arithmetic is off by an
+		// ulp: at halves, below zero, for large figures and for NULL.
+		if tg.Name == "postgres" {
+			for _, x := range []string{"0.00005", "0.12345", "-0.12345", "2.675", "1.005", "0.5", "-0.5", "12345678.12345",
+				"1e12 + 0.00005", "1.0 / 3", "25 * (11.0 / 24)", "30 * (55.0 / 83)", "0", "-0.00001", "NULL"} {
+				for _, n := range []int{2, 4} {
+					want := fmt.Sprintf("CAST(round(CAST(CAST(%s AS DOUBLE PRECISION) AS NUMERIC), %d) AS DOUBLE PRECISION)", x, n)
+					w, err := scoring.EvalSQL(ctx, tx, true, func(scoring.SQLExprs) string { return "COALESCE(CAST((" + want + ") AS TEXT), 'null')" })
+					if err != nil {
+						t.Fatal(err)
+					}
+					eval(fmt.Sprintf("stored round %s to %d", x, n), func(e scoring.SQLExprs) string {
+						return "COALESCE(CAST((" + e.StoredRound("CAST("+x+" AS DOUBLE PRECISION)", n) + ") AS TEXT), 'null')"
+					}, w)
+				}
+			}
+		}
 		for _, c := range []struct{ churn, prev, want string }{
 			{"81", "NULL", "1"}, {"81", "80", "1"}, {"80", "NULL", "0"}, {"90", "81", "0"}, {"81", "0", "1"},
 		} {
 			eval("crossing "+c.churn+" from "+c.prev, func(e scoring.SQLExprs) string {
 				return "CASE WHEN " + e.Crossing(c.churn, c.prev) + " THEN 1 ELSE 0 END"
 			}, c.want)
+		}
+	})
+}
+
+// storedComponents returns the organization's score_components as stored.
+func storedComponents(t *testing.T, db *database.DB, org uuid.UUID) map[uuid.UUID]string {
+	t.Helper()
+	ctx := tenancy.WithTenant(context.Background(), org)
+	tx, err := db.Client.Tx(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	rows, err := tx.QueryContext(ctx, "SELECT id, CAST(score_components AS TEXT) FROM customer_profiles WHERE tenant_id = '"+
+		org.String()+"' AND score_components IS NOT NULL")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	out := map[uuid.UUID]string{}
+	for rows.Next() {
+		var (
+			id uuid.UUID
+			js string
+		)
+		if err := rows.Scan(&id, &js); err != nil {
+			t.Fatal(err)
+		}
+		out[id] = js
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// checkStored checks that the organization's n profiles hold their
+// components in the compact form, and that each reads back exactly as the
+// verbose form the same statement computes (at now, with the reference).
+func checkStored(t *testing.T, db *database.DB, tg testenv.Target, org uuid.UUID, n int, ref float64) {
+	t.Helper()
+	ctx := tenancy.WithTenant(context.Background(), org)
+	stored := storedComponents(t, db, org)
+	tx, err := db.Client.Tx(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	verbose, err := scoring.VerboseComponents(ctx, tx, tg.Name == "postgres", org, now, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(stored) != n || len(verbose) != n {
+		t.Fatalf("%d stored, %d computed, want %d", len(stored), len(verbose), n)
+	}
+	for id, js := range stored {
+		if !strings.HasPrefix(js, "[1,") || len(js) > 300 {
+			t.Errorf("%s stored %s, want the compact form", id, js)
+		}
+		var c, v schematype.ScoreComponents
+		if err := json.Unmarshal([]byte(js), &c); err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal([]byte(verbose[id]), &v); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(c, v) {
+			t.Errorf("%s: compact %s reads %+v, verbose %s reads %+v", id, js, c, verbose[id], v)
+		}
+		if p := db.Client.CustomerProfile.GetX(ctx, id); !reflect.DeepEqual(p.ScoreComponents, v) {
+			t.Errorf("%s: the profile reads %+v, verbose %+v", id, p.ScoreComponents, v)
+		}
+	}
+}
+
+// TestChunks: a full run in chunks rescores, before it is recorded, the
+// profiles an incremental run wrote between its chunks with the previous
+// run's reference, and rewrites components stored in the verbose form.
+func TestChunks(t *testing.T) {
+	testenv.ForEach(t, func(t *testing.T, tg testenv.Target) {
+		db := testenv.Open(t, tg)
+		ctx := context.Background()
+		club := org(t, db.Client, "club")
+		f := &fixture{t: t, client: db.Client, ctx: tenancy.WithTenant(ctx, club), org: club}
+		var ids []uuid.UUID
+		for i := range 5 {
+			p := f.profile(fmt.Sprintf("m%d@club.co.za", i), int64(i+1)*100_000, "ACTIVE", time.Duration(i+1)*day)
+			f.act(p, activity.TypeTEETIME_BOOKED, activity.CategoryBOOKING, time.Duration(i+1)*day, "", nil)
+			ids = append(ids, p.ID)
+		}
+		slices.SortFunc(ids, func(a, b uuid.UUID) int { return strings.Compare(a.String(), b.String()) })
+		clock := now
+		var between func(chunk int)
+		svc := scoring.NewService(db.Client, db.Dialect, scoring.WithClock(func() time.Time { return clock }), scoring.WithChunk(2),
+			scoring.AfterChunk(func(chunk int) {
+				if between != nil {
+					between(chunk)
+				}
+			}))
+		full := func() scoring.Result {
+			t.Helper()
+			res, err := svc.RecomputeAll(ctx, club, scorerun.TriggerMANUAL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Profiles != len(ids) || res.Run == nil || res.Run.Profiles != res.Profiles || res.Run.Changed != res.Changed {
+				t.Fatalf("full run %+v, run %+v", res, res.Run)
+			}
+			return res
+		}
+		if res := full(); res.Changed != 5 {
+			t.Errorf("first run changed %d, want 5", res.Changed)
+		}
+		first := f.get(ids[0])
+
+		// A big spender raises the reference. Between the first two chunks of
+		// the next run, the first profile is rescored incrementally a minute
+		// later, still with the first run's reference.
+		ids = append(ids, f.profile("big@club.co.za", 50_000_000, "", 0).ID)
+		between = func(chunk int) {
+			if chunk == 0 {
+				clock = now.Add(time.Minute)
+				if res, err := svc.RecomputeProfiles(ctx, club, []uuid.UUID{ids[0]}); err != nil || res.Changed != 1 {
+					t.Errorf("incremental between chunks: %+v %v", res, err)
+				}
+			}
+		}
+		res := full()
+		between, clock = nil, now
+		if g := f.get(ids[0]); *g.EngagementScore >= *first.EngagementScore || !g.ScoresComputedAt.Equal(now) {
+			t.Errorf("first profile %d computed at %v, want below %d at %v (rescored with the new reference)",
+				*g.EngagementScore, g.ScoresComputedAt, *first.EngagementScore, now)
+		}
+		if res.Changed < 5 {
+			t.Errorf("second run changed %d", res.Changed)
+		}
+		// Every profile is as the recorded run scores it.
+		if res := full(); res.Changed != 0 {
+			t.Errorf("third run changed %d, want 0", res.Changed)
+		}
+
+		// Components in the verbose form (as rows written before the compact
+		// one) read the same, and the next full run stores them compactly.
+		p := f.get(ids[1])
+		db.Client.CustomerProfile.UpdateOneID(p.ID).SetScoreComponents(p.ScoreComponents).ExecX(f.ctx)
+		if js := storedComponents(t, db, club)[p.ID]; !strings.HasPrefix(js, "{") {
+			t.Fatalf("verbose form not stored: %s", js)
+		}
+		if g := f.get(p.ID); !reflect.DeepEqual(g.ScoreComponents, p.ScoreComponents) {
+			t.Errorf("verbose form reads %+v, want %+v", g.ScoreComponents, p.ScoreComponents)
+		}
+		if res := full(); res.Changed != 1 {
+			t.Errorf("run after the verbose form changed %d, want 1", res.Changed)
+		}
+		if js := storedComponents(t, db, club)[p.ID]; !strings.HasPrefix(js, "[1,") {
+			t.Errorf("not rewritten compactly: %s", js)
 		}
 	})
 }

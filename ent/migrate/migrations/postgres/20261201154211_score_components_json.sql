@@ -1,0 +1,2 @@
+-- Modify "customer_profiles" table
+ALTER TABLE "customer_profiles" ALTER COLUMN "score_components" TYPE json;
