@@ -486,11 +486,6 @@ var (
 				Unique:  true,
 				Columns: []*schema.Column{SegmentMembershipsColumns[2], SegmentMembershipsColumns[3]},
 			},
-			{
-				Name:    "segmentmembership_customer_id",
-				Unique:  false,
-				Columns: []*schema.Column{SegmentMembershipsColumns[3]},
-			},
 		},
 	}
 	// SyncLogsColumns holds the columns for the "sync_logs" table.

@@ -22,7 +22,15 @@ func ProfilesGone(ctx context.Context, tx *ent.Tx, dialectName string, ids []uui
 	if len(ids) == 0 {
 		return nil
 	}
-	ms, err := tx.SegmentMembership.Query().Where(segmentmembership.CustomerIDIn(ids...)).All(ctx)
+	// Memberships are found through the (segment, customer) index, one
+	// probe per segment of the organization and profile: memberships have
+	// no customer index, which would slow every fill of a large segment.
+	segIDs, err := tx.Segment.Query().IDs(ctx)
+	if err != nil || len(segIDs) == 0 {
+		return err
+	}
+	theirs := segmentmembership.And(segmentmembership.SegmentIDIn(segIDs...), segmentmembership.CustomerIDIn(ids...))
+	ms, err := tx.SegmentMembership.Query().Where(theirs).All(ctx)
 	if err != nil || len(ms) == 0 {
 		return err
 	}
@@ -36,7 +44,7 @@ func ProfilesGone(ctx context.Context, tx *ent.Tx, dialectName string, ids []uui
 		}
 		bySegment[m.SegmentID] = append(bySegment[m.SegmentID], m)
 	}
-	if _, err := tx.SegmentMembership.Delete().Where(segmentmembership.CustomerIDIn(ids...)).Exec(ctx); err != nil {
+	if _, err := tx.SegmentMembership.Delete().Where(theirs).Exec(ctx); err != nil {
 		return err
 	}
 	for _, segID := range order {

@@ -515,3 +515,34 @@ func TestProfilesGoneMovesStaticMembershipsToTheSurvivor(t *testing.T) {
 		}
 	})
 }
+
+// TestReevaluationMatchesHandComputedMembers checks the per-profile form of
+// the rules real-time re-evaluation uses: starting from no members, the
+// re-evaluation of every profile must give each case's members.
+func TestReevaluationMatchesHandComputedMembers(t *testing.T) {
+	testenv.ForEach(t, func(t *testing.T, tg testenv.Target) {
+		f := setup(t, tg)
+		ids := make([]uuid.UUID, 0, len(f.ids))
+		for _, id := range f.ids {
+			ids = append(ids, id)
+		}
+		for _, c := range cases {
+			seg, err := f.svc.Create(f.ctx, segment.CreateInput{Name: c.name, Combinator: c.comb, Rules: rules(t, c.rules)})
+			if err != nil {
+				t.Fatalf("%s: %v", c.name, err)
+			}
+			if _, err := f.c.SegmentMembership.Delete().Where(segmentmembership.SegmentID(seg.ID)).Exec(f.ctx); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.svc.Reevaluate(f.ctx, f.org, ids); err != nil {
+				t.Fatalf("%s: %v", c.name, err)
+			}
+			if got := f.members(t, seg.ID); got != c.want {
+				t.Errorf("%s: re-evaluated members %q, want %q", c.name, got, c.want)
+			}
+			if err := f.svc.Delete(f.ctx, seg.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+}

@@ -406,6 +406,7 @@ func (s *Service) Reevaluate(ctx context.Context, tenantID uuid.UUID, ids []uuid
 				s.log.Warn("segment rules no longer compile", "segment", seg.ID, "err", err)
 				continue
 			}
+			rules.o.PerProfile = true
 			ch, err := s.diff(ctx, tx, seg, rules, ids, now)
 			if err != nil {
 				return err
@@ -517,7 +518,14 @@ func MembersPredicate(segmentID uuid.UUID) predicate.CustomerProfile {
 
 // OfCustomer returns the segments a customer is in, by name.
 func (s *Service) OfCustomer(ctx context.Context, customerID uuid.UUID) ([]*ent.Segment, error) {
-	ids, err := s.client.SegmentMembership.Query().Where(segmentmembership.CustomerID(customerID)).
+	// One probe of the (segment, customer) index per segment of the
+	// organization (see ProfilesGone).
+	all, err := s.client.Segment.Query().IDs(ctx)
+	if err != nil || len(all) == 0 {
+		return []*ent.Segment{}, err
+	}
+	ids, err := s.client.SegmentMembership.Query().
+		Where(segmentmembership.SegmentIDIn(all...), segmentmembership.CustomerID(customerID)).
 		Select(segmentmembership.FieldSegmentID).Strings(ctx)
 	if err != nil || len(ids) == 0 {
 		return []*ent.Segment{}, err
