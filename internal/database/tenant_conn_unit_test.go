@@ -147,3 +147,16 @@ func TestSetTenantStatementQuotes(t *testing.T) {
 		t.Fatalf("got %s, want %s", got, want)
 	}
 }
+
+func TestWithoutJIT(t *testing.T) {
+	for in, want := range map[string]string{
+		"postgres://u@h:5432/db?sslmode=disable": "postgres://u@h:5432/db?jit=off&sslmode=disable",
+		"postgres://u@h/db?jit=on":               "postgres://u@h/db?jit=on",
+		"host=h dbname=db":                       "host=h dbname=db jit=off",
+		"host=h jit=on":                          "host=h jit=on",
+	} {
+		if got := withoutJIT(in); got != want {
+			t.Errorf("withoutJIT(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
