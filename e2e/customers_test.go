@@ -1,10 +1,15 @@
 package e2e
 
 import (
+	"context"
 	"strings"
 	"testing"
 
+	"github.com/google/uuid"
+
+	"github.com/rapportcrm/rapport/ent/activity"
 	"github.com/rapportcrm/rapport/internal/auth"
+	"github.com/rapportcrm/rapport/internal/tenancy"
 	"github.com/rapportcrm/rapport/internal/testenv"
 )
 
@@ -122,11 +127,17 @@ func TestCustomerLifecycle(t *testing.T) {
 			t.Fatalf("audit actor: %v", d)
 		}
 
-		// Delete.
+		// Delete, with the timeline: nothing of the profile is left.
+		s.ok(admin, `mutation($in: AddActivityInput!) { addActivity(input: $in) { id } }`,
+			map[string]any{"in": map[string]any{"customerID": id, "type": "CALL", "direction": "OUTBOUND", "subject": "Renewal"}})
 		d = s.ok(admin, `mutation($id: ID!) { deleteCustomer(id: $id) { deletedID } }`, map[string]any{"id": id})
 		d = s.ok(admin, `query($id: ID!) { customer(id: $id) { id } }`, map[string]any{"id": id})
 		if get(d, "customer") != nil {
 			t.Fatalf("deleted customer still readable: %v", d)
+		}
+		left, err := s.app.DB.Client.Activity.Query().Where(activity.CustomerID(uuid.MustParse(id))).Count(tenancy.WithSystem(context.Background()))
+		if err != nil || left != 0 {
+			t.Fatalf("deleted customer's timeline: %d entries left (%v)", left, err)
 		}
 		r = s.do(admin, `mutation($id: ID!) { deleteCustomer(id: $id) { deletedID } }`, map[string]any{"id": id})
 		if r.code() != "NOT_FOUND" {

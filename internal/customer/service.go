@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/rapportcrm/rapport/ent"
+	"github.com/rapportcrm/rapport/ent/activity"
 	"github.com/rapportcrm/rapport/ent/customerprofile"
 	"github.com/rapportcrm/rapport/ent/identityalias"
 	"github.com/rapportcrm/rapport/ent/organization"
@@ -195,8 +196,14 @@ func (s *Service) Delete(ctx context.Context, id uuid.UUID) error {
 		if _, err := s.lockProfile(ctx, tx, id); err != nil {
 			return err
 		}
-		// Aliases go one by one so each removal is audited; notes and the
-		// rest cascade with the profile, whose audit entry keeps its state.
+		// Aliases go one by one so each removal is audited; the timeline
+		// goes in one statement (no foreign key cascades it on PostgreSQL);
+		// notes cascade with the profile, whose audit entry keeps its state.
+		// The profile's row lock, taken first, keeps ingestion from adding
+		// to what is being removed.
+		if _, err := tx.Activity.Delete().Where(activity.CustomerID(id)).Exec(ctx); err != nil {
+			return err
+		}
 		aliases, err := tx.IdentityAlias.Query().Where(identityalias.CustomerID(id)).IDs(ctx)
 		if err != nil {
 			return err

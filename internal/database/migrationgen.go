@@ -7,6 +7,7 @@ import (
 	"os"
 
 	atlas "ariga.io/atlas/sql/migrate"
+	"entgo.io/ent/dialect"
 	entsql "entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/schema"
 
@@ -27,7 +28,7 @@ func DiffMigrations(ctx context.Context, dialectName string, dev *sql.DB, dirPat
 		return false, err
 	}
 	drv := entsql.OpenDB(dialectName, dev)
-	err = entmigrate.NewSchema(drv).NamedDiff(ctx, name,
+	m, err := schema.NewMigrate(drv,
 		schema.WithDir(dir),
 		schema.WithMigrationMode(schema.ModeReplay),
 		schema.WithDialect(dialectName),
@@ -35,6 +36,9 @@ func DiffMigrations(ctx context.Context, dialectName string, dev *sql.DB, dirPat
 		schema.WithDropIndex(true),
 		schema.WithDropColumn(true),
 	)
+	if err == nil {
+		err = m.NamedDiff(ctx, name, desiredTables(dialectName)...)
+	}
 	if err != nil {
 		return false, fmt.Errorf("diff %s migrations: %w", dialectName, err)
 	}
@@ -43,6 +47,39 @@ func DiffMigrations(ctx context.Context, dialectName string, dev *sql.DB, dirPat
 		return false, err
 	}
 	return len(after) != len(before), nil
+}
+
+// withoutForeignKey lists the foreign keys the PostgreSQL schema leaves out
+// although ent declares the edge. Each would make every activity and
+// identity key inserted take a key-share lock on its profile's row (and
+// write it): at thousands of events a second on the same busy profiles
+// that lock traffic cost more than the check was worth. The code that
+// removes a profile removes its activities and keys itself, under the
+// profile's row lock, and ingestion checks its profiles still exist when
+// it locks them (ingest.lockProfiles). SQLite, a single writer, keeps them.
+var withoutForeignKey = map[string]bool{
+	"activities_customer_profiles_activities":    true,
+	"identity_aliases_customer_profiles_aliases": true,
+}
+
+// desiredTables is ent's schema as the migrations of the dialect hold it.
+func desiredTables(dialectName string) []*schema.Table {
+	if dialectName != dialect.Postgres {
+		return entmigrate.Tables
+	}
+	out := make([]*schema.Table, len(entmigrate.Tables))
+	for i, t := range entmigrate.Tables {
+		keep := make([]*schema.ForeignKey, 0, len(t.ForeignKeys))
+		for _, fk := range t.ForeignKeys {
+			if !withoutForeignKey[fk.Symbol] {
+				keep = append(keep, fk)
+			}
+		}
+		cp := *t
+		cp.ForeignKeys = keep
+		out[i] = &cp
+	}
+	return out
 }
 
 // ScratchSQLite opens an empty in-memory SQLite database for DiffMigrations.

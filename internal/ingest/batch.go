@@ -514,6 +514,10 @@ func (b *batch) write(ctx context.Context) error {
 	return b.updateMetrics(ctx, existing)
 }
 
+// errProfileGone is a retryable failure: a profile the batch writes to was
+// removed by a concurrent delete or merge.
+var errProfileGone = errors.New("a profile of the batch was removed meanwhile")
+
 // readColumns are the profile columns linkKeys, applyFacts and (on SQLite)
 // updateMetrics read.
 var readColumns = []string{
@@ -565,10 +569,28 @@ func (b *batch) lockProfiles(ctx context.Context) (map[uuid.UUID]*ent.CustomerPr
 			lock = append(lock, id.String())
 		}
 		if len(lock) > 0 {
-			_, err := b.tx.ExecContext(ctx, `SELECT 1 FROM (SELECT id FROM customer_profiles
+			rows, err := b.tx.QueryContext(ctx, `SELECT count(*) FROM (SELECT id FROM customer_profiles
   WHERE tenant_id = $1 AND id = ANY($2::uuid[]) ORDER BY id FOR NO KEY UPDATE) AS locked`, b.tenantID, pq.Array(lock))
 			if err != nil {
 				return nil, fmt.Errorf("lock profiles: %w", err)
+			}
+			n := 0
+			for rows.Next() {
+				err = rows.Scan(&n)
+			}
+			if err == nil {
+				err = rows.Err()
+			}
+			rows.Close()
+			if err != nil {
+				return nil, fmt.Errorf("lock profiles: %w", err)
+			}
+			if n != len(lock) {
+				// A profile was deleted or merged away since the batch
+				// resolved to it: its activities and keys must not be
+				// written (no foreign key stops them). The retry resolves
+				// the events afresh.
+				return nil, errProfileGone
 			}
 		}
 	}

@@ -209,7 +209,7 @@ func (p *Pipeline) processGroup(ctx context.Context, items []*item, results []Re
 // retryable reports whether a batch failed because it raced another writer
 // (unique key taken meanwhile, deadlock, serialization, SQLite busy).
 func retryable(err error) bool {
-	if ent.IsConstraintError(err) || errors.Is(err, errKeyTaken) {
+	if ent.IsConstraintError(err) || errors.Is(err, errKeyTaken) || errors.Is(err, errProfileGone) {
 		return true
 	}
 	var pqe *pq.Error

@@ -164,8 +164,15 @@ func (s *Service) AddInteraction(ctx context.Context, in Interaction) (*ent.Acti
 	if at.After(now.AddDate(0, 0, -30)) {
 		u.AddActivityCount30d(1)
 	}
-	if err := u.Exec(ctx); err != nil {
+	// The profile row is locked from here to the commit; zero rows means it
+	// was deleted since it was read, and the entry must not outlive it (on
+	// PostgreSQL no foreign key would stop it).
+	n, err := u.Save(ctx)
+	if err != nil {
 		return nil, err
+	}
+	if n == 0 {
+		return nil, apperr.New(apperr.NotFound, "customer %s not found", in.CustomerID)
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, err
