@@ -155,11 +155,11 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	if a.Redis != nil && !cfg.DisableConsumers {
 		// Several consumers per replica keep the database busy while one
 		// of them waits on Redis or decodes; each is a member of the group.
-		// make bench on 2 cores (1M profiles, 20M timeline entries, the
+		// make bench on 2 cores (1.2M profiles, 23M timeline entries, the
 		// rescoring follow-up running, PostgreSQL with 6 GB of buffers):
-		// 3 consumers of 1,000-entry batches did 9,800 events/s (10,800
-		// between 10% and 90% committed); 2, 4 and 6 consumers did no
-		// better within the runs' noise, and 4 let the live latency grow.
+		// 3 consumers of 1,000-entry batches did 7,200 to 11,400 events/s
+		// across runs; 2, 4 and 6 consumers and 300- or 500-entry batches
+		// did no better within that spread (smaller batches: lower latency).
 		workers := cfg.EventWorkers
 		if workers <= 0 {
 			workers = 3
