@@ -245,17 +245,20 @@ func Run(ctx context.Context, p Processor, r Reader, opts Options) (*Summary, er
 	jobs := make(chan job, opts.Workers)
 	results := make(chan []RowResult, opts.Workers)
 	var wg sync.WaitGroup
-	for range opts.Workers {
-		wg.Go(func() {
-			for j := range jobs {
-				if j.done != nil {
-					results <- j.done
-					continue
+	work := func(jobs <-chan job) {
+		for range opts.Workers {
+			wg.Go(func() {
+				for j := range jobs {
+					if j.done != nil {
+						results <- j.done
+						continue
+					}
+					results <- process(ctx, p, j.rows, opts)
 				}
-				results <- process(ctx, p, j.rows, opts)
-			}
-		})
+			})
+		}
 	}
+	work(jobs)
 	sum := &Summary{}
 	bar := newBar(opts.Progress, opts.ExpectedRows)
 	collected := make(chan struct{})
@@ -283,13 +286,7 @@ func Run(ctx context.Context, p Processor, r Reader, opts Options) (*Summary, er
 	// of racing it and failing their whole batch.
 	for round := 1; len(held) > 0 && readErr == nil && ctx.Err() == nil; round++ {
 		jobs = make(chan job, opts.Workers)
-		for range opts.Workers {
-			wg.Go(func() {
-				for j := range jobs {
-					results <- process(ctx, p, j.rows, opts)
-				}
-			})
-		}
+		work(jobs)
 		var batches [][]row
 		if round < maxRepeatRounds {
 			held, batches = splitRepeats(held, opts.BatchSize)

@@ -544,7 +544,6 @@ WHERE p.id = v.id AND p.tenant_id = $2`,
 func (b *batch) flagSimilarNames(ctx context.Context) error {
 	byLast := map[string][]*newProfile{}
 	pairs := map[[2]string]bool{}
-	var same []predicate.CustomerProfile
 	for _, id := range b.createdIn {
 		np := b.created[id]
 		last, email := deref(nonEmpty(np.facts.LastName)), np.keys[identityalias.KindEMAIL]
@@ -553,18 +552,15 @@ func (b *batch) flagSimilarNames(ctx context.Context) error {
 			continue
 		}
 		byLast[last] = append(byLast[last], np)
-		if !pairs[[2]string{last, dom}] {
-			// Only profiles with the last name and the e-mail domain can
-			// match: the database filters both, so a common last name does
-			// not bring back thousands of rows.
-			pairs[[2]string{last, dom}] = true
-			same = append(same, customerprofile.And(customerprofile.LastName(last), customerprofile.EmailHasSuffix("@"+dom)))
-		}
+		// Only profiles with the last name and the e-mail domain can match:
+		// the database filters both, so a common last name does not bring
+		// back thousands of rows.
+		pairs[[2]string{last, dom}] = true
 	}
-	if len(same) == 0 {
+	if len(pairs) == 0 {
 		return nil
 	}
-	others, err := b.sameNameAndDomain(ctx, pairs, same)
+	others, err := b.sameNameAndDomain(ctx, pairs)
 	if err != nil {
 		return fmt.Errorf("look for similar names: %w", err)
 	}
@@ -591,8 +587,12 @@ const maxSameNameAndDomain = 1000
 
 // sameNameAndDomain reads the existing profiles with one of the (last name,
 // e-mail domain) pairs: on PostgreSQL one index probe per pair.
-func (b *batch) sameNameAndDomain(ctx context.Context, pairs map[[2]string]bool, same []predicate.CustomerProfile) ([]*ent.CustomerProfile, error) {
+func (b *batch) sameNameAndDomain(ctx context.Context, pairs map[[2]string]bool) ([]*ent.CustomerProfile, error) {
 	if b.p.cfg.Dialect != dialect.Postgres {
+		same := make([]predicate.CustomerProfile, 0, len(pairs))
+		for p := range pairs {
+			same = append(same, customerprofile.And(customerprofile.LastName(p[0]), customerprofile.EmailHasSuffix("@"+p[1])))
+		}
 		return b.tx.CustomerProfile.Query().
 			Where(customerprofile.Or(same...), customerprofile.IDNotIn(b.createdIn...)).
 			Select(customerprofile.FieldID, customerprofile.FieldFirstName, customerprofile.FieldLastName, customerprofile.FieldEmail).
