@@ -75,25 +75,29 @@ func (s *Service) diff(ctx context.Context, tx *ent.Tx, seg *ent.Segment, rules 
 }
 
 // diffPostgres is the full diff as one PostgreSQL statement: the matching
-// profiles are found once (a materialized CTE) and both the insert of new
-// members and the delete of leavers are joined against that set, so a
-// refresh reads the profiles a single time. New members are inserted in id
+// profiles are found once (a materialized CTE) and one full join with the
+// current members gives both the joining profiles and the leaving members,
+// so a refresh reads the profiles and the members once each (measured on a
+// 57,685-member no-op refresh: 173–200 ms, against 257–340 ms with an
+// anti-join each way). New members are inserted in id
 // order, so the (segment, customer) index grows at its right edge instead of
 // at random pages (measured: 15% faster on a 58,000-member fill). There is
 // no ON CONFLICT clause: whatever adds members to a segment holds its lock
-// (lock), as the caller does here, so NOT EXISTS has seen every member, and
+// (lock), as the caller does here, so the join has seen every member, and
 // a speculative insertion per row cost a third of a 1M-member fill
 // (measured: 12.6 s with it, 7.7 s without). Should a member appear anyway,
 // the unique index fails the refresh, which is safe to run again.
 func (s *Service) diffPostgres(ctx context.Context, tx *ent.Tx, seg *ent.Segment, match []any, now time.Time, ch *Change) error {
 	parts := []any{`WITH m AS MATERIALIZED (SELECT p."id" FROM customer_profiles p WHERE `}
 	parts = append(parts, match...)
-	parts = append(parts, `), ins AS (INSERT INTO segment_memberships (tenant_id, segment_id, customer_id, source, added_at) SELECT `,
-		arg(seg.TenantID), ", ", arg(seg.ID), `, m."id", 'RULE', `, arg(now),
-		` FROM m WHERE NOT EXISTS (SELECT 1 FROM segment_memberships sm WHERE sm.segment_id = `, arg(seg.ID),
-		` AND sm.customer_id = m."id") ORDER BY m."id" RETURNING customer_id),`,
-		` del AS (DELETE FROM segment_memberships sm WHERE sm.segment_id = `, arg(seg.ID),
-		` AND NOT EXISTS (SELECT 1 FROM m WHERE m."id" = sm.customer_id) RETURNING sm.customer_id)`,
+	parts = append(parts, `), d AS MATERIALIZED (SELECT m."id" AS joining, sm.customer_id AS leaving FROM m`,
+		` FULL JOIN (SELECT customer_id FROM segment_memberships WHERE segment_id = `, arg(seg.ID), `) AS sm ON sm.customer_id = m."id"`,
+		` WHERE m."id" IS NULL OR sm.customer_id IS NULL),`,
+		` ins AS (INSERT INTO segment_memberships (tenant_id, segment_id, customer_id, source, added_at) SELECT `,
+		arg(seg.TenantID), ", ", arg(seg.ID), `, joining, 'RULE', `, arg(now),
+		` FROM d WHERE joining IS NOT NULL ORDER BY joining RETURNING customer_id),`,
+		` del AS (DELETE FROM segment_memberships sm USING d WHERE sm.segment_id = `, arg(seg.ID),
+		` AND sm.customer_id = d.leaving RETURNING sm.customer_id)`,
 		` SELECT true, customer_id FROM ins UNION ALL SELECT false, customer_id FROM del`)
 	q, args := statement(s.dialect, parts...)
 	rows, err := tx.QueryContext(ctx, q, args...)
