@@ -138,7 +138,7 @@ func runIngest(ctx context.Context, cfg config, fx fixture, stdout, stderr io.Wr
 	if err != nil {
 		return nil, err
 	}
-	svc, err := startService(ctx, app.Config{DatabaseURL: cfg.databaseURL, RedisURL: cfg.redisURL, RedisPrefix: r.prefix,
+	svc, err := startService(ctx, app.Config{DatabaseURL: cfg.serviceURL, RedisURL: cfg.redisURL, RedisPrefix: r.prefix,
 		EventWorkers: cfg.ingest.workers, EventBatch: cfg.ingest.batch}, fx.orgID)
 	if err != nil {
 		return nil, err

@@ -55,6 +55,10 @@ func main() {
 // config is what one run is told to do.
 type config struct {
 	databaseURL string
+	// serviceURL is what the service and the in-process services connect
+	// with: an ordinary role, so row-level security is in force as in
+	// production (serviceAs).
+	serviceURL string
 	redisURL    string
 	profiles    int
 	// activities is the size the activities table must reach.
@@ -87,6 +91,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	fx, err := prepare(ctx, cfg, stdout, stderr)
 	if err != nil {
+		return err
+	}
+	if cfg.serviceURL, err = serviceAs(ctx, cfg.databaseURL, stdout); err != nil {
 		return err
 	}
 	if cfg.cpuProfile != "" {
@@ -143,7 +150,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 // benchHTTP starts the service without Redis, as the read paths need none,
 // and measures each scenario at each client count.
 func benchHTTP(ctx context.Context, cfg config, fx fixture, stdout, stderr io.Writer) ([]verdict, error) {
-	svc, err := startService(ctx, app.Config{DatabaseURL: cfg.databaseURL}, fx.orgID)
+	svc, err := startService(ctx, app.Config{DatabaseURL: cfg.serviceURL}, fx.orgID)
 	if err != nil {
 		return nil, err
 	}
@@ -261,6 +268,49 @@ func ensureDatabase(ctx context.Context, dbURL string) error {
 		return fmt.Errorf("create database %s: %w", name, err)
 	}
 	return nil
+}
+
+// benchRole is the ordinary role the measured code connects as.
+const benchRole = "rapport_bench_app"
+
+// serviceAs returns the URL the measured code connects with. Production
+// connects as an ordinary role, under which row-level security adds its
+// policy to every statement and may change plans (README, Tenancy); the
+// bench does the same, creating benchRole with the application's grants
+// when the URL's role is a superuser. Another role is used as it is, and
+// the bench says whether the policies apply to it.
+func serviceAs(ctx context.Context, ownerURL string, stdout io.Writer) (string, error) {
+	db, err := sql.Open("postgres", ownerURL)
+	if err != nil {
+		return "", err
+	}
+	defer db.Close()
+	var super, bypass bool
+	if err := db.QueryRowContext(ctx, "SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = current_user").Scan(&super, &bypass); err != nil {
+		return "", fmt.Errorf("inspect the bench role: %w", err)
+	}
+	if !super {
+		if bypass {
+			fmt.Fprintln(stdout, "the measured code connects as the URL's role, which bypasses row-level security")
+		}
+		return ownerURL, nil
+	}
+	for _, q := range []string{
+		"DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '" + benchRole + "') THEN CREATE ROLE " + benchRole + " LOGIN NOSUPERUSER NOBYPASSRLS PASSWORD 'bench'; END IF; END $$",
+		"GRANT USAGE ON SCHEMA public TO " + benchRole,
+		"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO " + benchRole,
+	} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			return "", fmt.Errorf("prepare the bench role: %w", err)
+		}
+	}
+	u, err := url.Parse(ownerURL)
+	if err != nil {
+		return "", err
+	}
+	u.User = url.UserPassword(benchRole, "bench")
+	fmt.Fprintf(stdout, "the measured code connects as %s: an ordinary role, under row-level security\n", benchRole)
+	return u.String(), nil
 }
 
 // ping connects to the database and closes the connection again.

@@ -79,7 +79,7 @@ func parseRules(js string) []*st.Rule {
 }
 
 func runSegments(ctx context.Context, cfg config, fx fixture, stdout, stderr io.Writer) ([]verdict, error) {
-	db, err := database.OpenPostgres(ctx, cfg.databaseURL)
+	db, err := database.OpenPostgres(ctx, cfg.serviceURL)
 	if err != nil {
 		return nil, err
 	}
@@ -169,7 +169,7 @@ func runSegments(ctx context.Context, cfg config, fx fixture, stdout, stderr io.
 // clicked an e-mail today, then posts one email.clicked event at a time for
 // sampled profiles and waits for each to become a member.
 func realtimeMembership(ctx context.Context, cfg config, fx fixture, client *ent.Client, svc *segment.Service, stdout, stderr io.Writer) (verdict, error) {
-	s, err := startService(ctx, app.Config{DatabaseURL: cfg.databaseURL}, fx.orgID)
+	s, err := startService(ctx, app.Config{DatabaseURL: cfg.serviceURL}, fx.orgID)
 	if err != nil {
 		return verdict{}, err
 	}
@@ -250,7 +250,7 @@ const scoresTarget = "recompute all scores for 1,000,000 profiles < 60 s"
 // writes whatever changed since the last run (everything, on a fresh
 // seed), the second finds nothing to change. The verdict is on the first.
 func benchScores(ctx context.Context, cfg config, fx fixture, stdout io.Writer) verdict {
-	db, err := database.OpenPostgres(ctx, cfg.databaseURL)
+	db, err := database.OpenPostgres(ctx, cfg.serviceURL)
 	if err != nil {
 		return skipped(scoresTarget, "failed: "+err.Error())
 	}

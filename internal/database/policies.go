@@ -62,7 +62,8 @@ func applyPostgresPolicies(ctx context.Context, conn *sql.Conn) error {
 			"ALTER TABLE " + q + " ENABLE ROW LEVEL SECURITY",
 			"ALTER TABLE " + q + " FORCE ROW LEVEL SECURITY",
 			"DROP POLICY IF EXISTS tenant_isolation ON " + q,
-			"CREATE POLICY tenant_isolation ON " + q + " USING (tenant_id::text = current_setting('" + TenantSetting + "', true)) WITH CHECK (tenant_id::text = current_setting('" + TenantSetting + "', true))",
+			"CREATE POLICY tenant_isolation ON " + q + " USING (tenant_id = " + policyTenant + ") WITH CHECK (tenant_id = " + policyTenant + ")",
+			"COMMENT ON POLICY tenant_isolation ON " + q + " IS '" + policyVersion + "'",
 		}
 		for _, s := range stmts {
 			if _, err := tx.ExecContext(ctx, s); err != nil {
@@ -112,8 +113,22 @@ func likeLeakproof(ctx context.Context, conn *sql.Conn) error {
 	return err
 }
 
+// policyTenant is the tenant a policy admits: the setting read once per
+// statement (a scalar subquery is an InitPlan) and compared as a uuid. The
+// first policies compared tenant_id::text with the setting on every row:
+// the cast and the lookup cost per row, and the planner, knowing nothing of
+// the expression, guessed 1 row in 200 and chose plans for that. A setting
+// that is unset or empty admits no row; one that is not a uuid fails the
+// statement.
+const policyTenant = "(SELECT NULLIF(current_setting('" + TenantSetting + "', true), '')::uuid)"
+
+// policyVersion is the comment on the policies this code makes, so a
+// database with the earlier form has them replaced.
+const policyVersion = "rapport tenant policy v2"
+
 // tablesWithoutPolicy lists tenant tables whose row-level security is not
-// fully in place (enabled, forced, with the tenant_isolation policy).
+// fully in place (enabled, forced, with the tenant_isolation policy of
+// policyVersion).
 func tablesWithoutPolicy(ctx context.Context, conn *sql.Conn) ([]string, error) {
 	var missing []string
 	for _, t := range TenantTables() {
@@ -121,7 +136,9 @@ func tablesWithoutPolicy(ctx context.Context, conn *sql.Conn) ([]string, error) 
 		err := conn.QueryRowContext(ctx, `SELECT COALESCE((SELECT c.relrowsecurity AND c.relforcerowsecurity
 			FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 			WHERE c.relname = $1 AND n.nspname = current_schema()), false)
-			AND EXISTS (SELECT 1 FROM pg_policies WHERE tablename = $1 AND schemaname = current_schema() AND policyname = 'tenant_isolation')`, t).Scan(&ok)
+			AND EXISTS (SELECT 1 FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+				WHERE c.relname = $1 AND n.nspname = current_schema() AND p.polname = 'tenant_isolation'
+				AND obj_description(p.oid, 'pg_policy') = $2)`, t, policyVersion).Scan(&ok)
 		if err != nil {
 			return nil, fmt.Errorf("inspect row-level security of %s: %w", t, err)
 		}

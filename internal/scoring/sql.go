@@ -520,13 +520,14 @@ FROM u`
 
 // fullRunSettings steer PostgreSQL to the plan a full run wants — a hash
 // aggregate of the window's activities, then hash joins with the profiles —
-// for the one statement. The row-level security qual (tenant_id::text =
-// current_setting(...)) has no statistics, so the planner guesses it keeps
-// 1 row in 200 and picks sorts and nested loops of index probes that are
-// many times slower at a club's full size. (Expression statistics on
-// tenant_id::text would fix the estimate at the source: measured, the
-// planner then picks this plan by itself.) Incremental runs keep the planner's choice:
-// there index probes are right.
+// for the one statement. They were needed under the first row-level
+// security policy (tenant_id::text = current_setting(...)), which the
+// planner could not estimate: it guessed 1 row in 200 and picked sorts and
+// nested loops of index probes, many times slower at a club's full size.
+// The policy now compares uuids (database.policyTenant), which it
+// estimates; the settings stay, so the plan does not rest on that
+// estimate. Incremental runs keep the planner's choice: there index probes
+// are right.
 //
 // JIT compilation is off: a chunk's statement is costed high enough to be
 // compiled, and compiling it took longer (2.8 s, measured) than running it.
