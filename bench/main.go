@@ -59,8 +59,8 @@ type config struct {
 	// with: an ordinary role, so row-level security is in force as in
 	// production (serviceAs).
 	serviceURL string
-	redisURL    string
-	profiles    int
+	redisURL   string
+	profiles   int
 	// activities is the size the activities table must reach.
 	activities int
 	duration   time.Duration
