@@ -96,11 +96,12 @@ func TestRowLevelSecurity(t *testing.T) {
 	}
 }
 
-// TestSearchUsesTrigramIndexUnderRLS checks that free-text search, run as
-// the ordinary application role, can still be answered from the trigram
-// index: the migration (run by a superuser here) marks LIKE leakproof, or
-// row-level security would make every search read the whole table.
-func TestSearchUsesTrigramIndexUnderRLS(t *testing.T) {
+// TestIndexedConditionsUnderRLS checks that free-text search and the
+// duplicate check's probe, run as the ordinary application role, are still
+// answered from their indexes: the migration (run by a superuser here)
+// marks LIKE and split_part leakproof, or row-level security would make
+// them read every profile of the tenant or of the last name.
+func TestIndexedConditionsUnderRLS(t *testing.T) {
 	if !testenv.Required() && testenvPostgresURL() == "" {
 		t.Skip("RAPPORT_TEST_DATABASE_URL not set")
 	}
@@ -166,6 +167,24 @@ func TestSearchUsesTrigramIndexUnderRLS(t *testing.T) {
 			t.Fatal(err)
 		}
 		plan += line + "\n"
+	}
+	// The duplicate check's probe: split_part must be part of the index
+	// condition, not a filter over every profile of the last name.
+	drows, err := tx.QueryContext(ctx, "EXPLAIN SELECT id FROM customer_profiles WHERE tenant_id = $1 AND last_name = 'Smith' AND split_part(email, '@', 2) = 'club.co.za'", tenant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer drows.Close()
+	var dup string
+	for drows.Next() {
+		var line string
+		if err := drows.Scan(&line); err != nil {
+			t.Fatal(err)
+		}
+		dup += line + "\n"
+	}
+	if !strings.Contains(dup, "Index Cond: ((tenant_id = ") || !strings.Contains(dup, "split_part((email)::text") || strings.Contains(dup, "Filter: (split_part") {
+		t.Errorf("the duplicate check as the application role does not probe the name and domain index with the domain:\n%s", dup)
 	}
 	if !strings.Contains(plan, "customer_profiles_search_trgm") {
 		t.Fatalf("search as the application role does not use the trigram index:\n%s", plan)
