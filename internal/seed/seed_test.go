@@ -222,7 +222,7 @@ func enableRLS(t *testing.T, db *sql.DB, dsn string) string {
 			stmts = append(stmts,
 				"ALTER TABLE "+table.Name+" ENABLE ROW LEVEL SECURITY",
 				"ALTER TABLE "+table.Name+" FORCE ROW LEVEL SECURITY",
-				"CREATE POLICY tenant_isolation ON "+table.Name+" USING (tenant_id::text = current_setting('rapport.tenant_id', true)) WITH CHECK (tenant_id::text = current_setting('rapport.tenant_id', true))")
+				"CREATE POLICY tenant_isolation ON "+table.Name+" USING (tenant_id = (SELECT NULLIF(current_setting('rapport.tenant_id', true), '')::uuid)) WITH CHECK (tenant_id = (SELECT NULLIF(current_setting('rapport.tenant_id', true), '')::uuid))")
 		}
 	}
 	for _, s := range stmts {
