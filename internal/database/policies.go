@@ -45,7 +45,7 @@ func applyPostgresPolicies(ctx context.Context, conn *sql.Conn) error {
 	if err := conn.QueryRowContext(ctx, "SELECT to_regclass('customer_profiles_search_trgm') IS NOT NULL AND to_regclass('customer_profiles_last_name_domain') IS NOT NULL").Scan(&hasIndex); err != nil {
 		return err
 	}
-	if err := likeLeakproof(ctx, conn); err != nil {
+	if err := markLeakproof(ctx, conn); err != nil {
 		return fmt.Errorf("search under row-level security: %w", err)
 	}
 	if len(missing) == 0 && hasIndex {
@@ -99,7 +99,7 @@ func applyPostgresPolicies(ctx context.Context, conn *sql.Conn) error {
 // nothing about rows the policy hides.
 var leakproofFunctions = []string{"pg_catalog.textlike(text, text)", "pg_catalog.split_part(text, text, integer)"}
 
-// likeLeakproof marks leakproofFunctions leakproof when the migrating role
+// markLeakproof marks leakproofFunctions leakproof when the migrating role
 // may, that is a superuser. Under row-level security PostgreSQL checks the
 // policy before any condition whose function is not leakproof, so for the
 // ordinary role the service connects as such a condition cannot be an
@@ -109,7 +109,7 @@ var leakproofFunctions = []string{"pg_catalog.textlike(text, text)", "pg_catalog
 // a last name (about 1 s per ingestion batch instead of 7 ms). An owner
 // that is not a superuser leaves them as they are;
 // deploy/postgres-init.sql has the statements for the administrator.
-func likeLeakproof(ctx context.Context, conn *sql.Conn) error {
+func markLeakproof(ctx context.Context, conn *sql.Conn) error {
 	var super bool
 	if err := conn.QueryRowContext(ctx, "SELECT rolsuper FROM pg_roles WHERE rolname = current_user").Scan(&super); err != nil || !super {
 		return err

@@ -155,7 +155,22 @@ func TestIndexedConditionsUnderRLS(t *testing.T) {
 	if _, err := tx.ExecContext(ctx, "SET LOCAL enable_seqscan = off"); err != nil {
 		t.Fatal(err)
 	}
-	rows, err := tx.QueryContext(ctx, "EXPLAIN SELECT id FROM customer_profiles WHERE tenant_id = $1 AND search_text LIKE '%qzxvwjkqzxvwjk%'", tenant)
+	plan := explain(t, tx, "SELECT id FROM customer_profiles WHERE tenant_id = $1 AND search_text LIKE '%qzxvwjkqzxvwjk%'", tenant)
+	// The duplicate check's probe: split_part must be part of the index
+	// condition, not a filter over every profile of the last name.
+	dup := explain(t, tx, "SELECT id FROM customer_profiles WHERE tenant_id = $1 AND last_name = 'Smith' AND split_part(email, '@', 2) = 'club.co.za'", tenant)
+	if !strings.Contains(dup, "Index Cond: ((tenant_id = ") || !strings.Contains(dup, "split_part((email)::text") || strings.Contains(dup, "Filter: (split_part") {
+		t.Errorf("the duplicate check as the application role does not probe the name and domain index with the domain:\n%s", dup)
+	}
+	if !strings.Contains(plan, "customer_profiles_search_trgm") {
+		t.Fatalf("search as the application role does not use the trigram index:\n%s", plan)
+	}
+}
+
+// explain returns the plan PostgreSQL chooses for q in tx, one line each.
+func explain(t *testing.T, tx *sql.Tx, q string, args ...any) string {
+	t.Helper()
+	rows, err := tx.QueryContext(context.Background(), "EXPLAIN "+q, args...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,25 +183,44 @@ func TestIndexedConditionsUnderRLS(t *testing.T) {
 		}
 		plan += line + "\n"
 	}
-	// The duplicate check's probe: split_part must be part of the index
-	// condition, not a filter over every profile of the last name.
-	drows, err := tx.QueryContext(ctx, "EXPLAIN SELECT id FROM customer_profiles WHERE tenant_id = $1 AND last_name = 'Smith' AND split_part(email, '@', 2) = 'club.co.za'", tenant)
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return plan
+}
+
+// TestFirstPolicyFormReplaced checks the upgrade path: a table whose policy
+// has the first form (tenant_id::text = current_setting(...)) gets the
+// current one when its owner migrates.
+func TestFirstPolicyFormReplaced(t *testing.T) {
+	if !testenv.Required() && testenvPostgresURL() == "" {
+		t.Skip("RAPPORT_TEST_DATABASE_URL not set")
+	}
+	tg := testenv.Postgres(t)
+	ctx := context.Background()
+	owner, err := database.OpenPostgres(ctx, tg.AdminURL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer drows.Close()
-	var dup string
-	for drows.Next() {
-		var line string
-		if err := drows.Scan(&line); err != nil {
+	defer owner.Close()
+	for _, q := range []string{
+		"DROP POLICY tenant_isolation ON activities",
+		"CREATE POLICY tenant_isolation ON activities USING (tenant_id::text = current_setting('rapport.tenant_id', true)) WITH CHECK (tenant_id::text = current_setting('rapport.tenant_id', true))",
+	} {
+		if _, err := owner.SQL.ExecContext(ctx, q); err != nil {
 			t.Fatal(err)
 		}
-		dup += line + "\n"
 	}
-	if !strings.Contains(dup, "Index Cond: ((tenant_id = ") || !strings.Contains(dup, "split_part((email)::text") || strings.Contains(dup, "Filter: (split_part") {
-		t.Errorf("the duplicate check as the application role does not probe the name and domain index with the domain:\n%s", dup)
+	if _, err := owner.Migrate(ctx); err != nil {
+		t.Fatal(err)
 	}
-	if !strings.Contains(plan, "customer_profiles_search_trgm") {
-		t.Fatalf("search as the application role does not use the trigram index:\n%s", plan)
+	var qual, check string
+	if err := owner.SQL.QueryRowContext(ctx, "SELECT qual, with_check FROM pg_policies WHERE tablename = 'activities' AND policyname = 'tenant_isolation'").Scan(&qual, &check); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range []string{qual, check} {
+		if strings.Contains(e, "::text = current_setting") || !strings.Contains(e, "NULLIF") {
+			t.Errorf("policy after migrating is %q, want the current form", e)
+		}
 	}
 }

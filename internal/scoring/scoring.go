@@ -409,7 +409,7 @@ func (s *Service) chunks(ctx context.Context, tenantID uuid.UUID, started time.T
 	for range min(s.workers, len(bounds)+1) {
 		wg.Go(func() {
 			for i := range next {
-				r, err := s.chunk1(ctx, tenantID, started, ref, bounds, i)
+				r, err := s.scoreChunk(ctx, tenantID, started, ref, bounds, i)
 				mu.Lock()
 				if err != nil && firstErr == nil {
 					firstErr = fmt.Errorf("chunk %d of %d: %w", i+1, len(bounds)+1, err)
@@ -441,9 +441,9 @@ func (s *Service) chunks(ctx context.Context, tenantID uuid.UUID, started time.T
 	return res, firstErr
 }
 
-// chunk1 scores chunk i: the ids after bounds[i-1] up to bounds[i] (the
+// scoreChunk scores chunk i: the ids after bounds[i-1] up to bounds[i] (the
 // first has no lower bound, the last no upper one).
-func (s *Service) chunk1(ctx context.Context, tenantID uuid.UUID, started time.Time, ref int64, bounds []uuid.UUID, i int) (Result, error) {
+func (s *Service) scoreChunk(ctx context.Context, tenantID uuid.UUID, started time.Time, ref int64, bounds []uuid.UUID, i int) (Result, error) {
 	var after, upTo *uuid.UUID
 	if i > 0 {
 		after = &bounds[i-1]
