@@ -34,7 +34,7 @@ func ProfilesGone(ctx context.Context, tx *ent.Tx, dialectName string, ids []uui
 	if err != nil || len(ms) == 0 {
 		return err
 	}
-	s := &Service{dialect: dialectName, now: func() time.Time { return time.Now().UTC() }}
+	s := &Service{dialect: dialectName, now: func() time.Time { return time.Now().UTC() }, eventChunk: defaultEventChunk}
 	now := s.now()
 	bySegment := map[uuid.UUID][]*ent.SegmentMembership{}
 	var order []uuid.UUID

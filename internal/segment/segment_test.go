@@ -21,6 +21,7 @@ import (
 	"github.com/rapportcrm/rapport/internal/apperr"
 	"github.com/rapportcrm/rapport/internal/audit"
 	"github.com/rapportcrm/rapport/internal/organization"
+	"github.com/rapportcrm/rapport/internal/outbox"
 	"github.com/rapportcrm/rapport/internal/segment"
 	"github.com/rapportcrm/rapport/internal/tenancy"
 	"github.com/rapportcrm/rapport/internal/testenv"
@@ -369,6 +370,89 @@ func TestDynamicSegmentRefreshDiffAndExplain(t *testing.T) {
 			t.Fatalf("refresh from another organization: %v", err)
 		}
 	})
+}
+
+// TestMembershipEventsComeInParts checks the membership events of a change
+// larger than one event: on PostgreSQL the refresh statement writes them
+// itself, elsewhere Go does, and both must give the same envelope and parts.
+func TestMembershipEventsComeInParts(t *testing.T) {
+	testenv.ForEach(t, func(t *testing.T, tg testenv.Target) {
+		f := setup(t, tg)
+		svc := segment.NewService(f.c, f.db, nil, segment.WithClock(func() time.Time { return f.now }), segment.WithEventChunk(2))
+		seg, err := svc.Create(f.ctx, segment.CreateInput{Name: "E-mail consent", Rules: rules(t, `[{"field":"emailOptIn","operator":"eq","value":true}]`)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.checkParts(t, seg.ID, "ann ben eve", "", 3)
+
+		f.c.CustomerProfile.UpdateOneID(f.ids["ann"]).SetEmailOptIn(false).ExecX(f.ctx)
+		f.c.CustomerProfile.Update().Where(customerprofile.IDIn(f.ids["cara"], f.ids["dan"])).SetEmailOptIn(true).ExecX(f.ctx)
+		ch, err := svc.Refresh(f.ctx, seg.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ch.AddedCount != 2 || ch.RemovedCount != 1 || len(ch.Added) != 2 || len(ch.Removed) != 1 || ch.MemberCount != 4 {
+			t.Fatalf("refresh change %+v", ch)
+		}
+		f.checkParts(t, seg.ID, "cara dan", "ann", 4)
+	})
+}
+
+// checkParts reads the newest membership events of a segment (one change)
+// and checks that their parts carry each added and removed id once, at most
+// two per event, with the change's counts and a complete envelope.
+func (f *fixture) checkParts(t *testing.T, segID uuid.UUID, added, removed string, members int) {
+	t.Helper()
+	rows, err := f.c.OutboxEvent.Query().Where(outboxevent.Type(segment.EventMembershipChanged)).
+		Order(ent.Desc(outboxevent.FieldID)).All(tenancy.WithSystem(f.ctx))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gotAdded, gotRemoved []string
+	seen := map[float64]bool{}
+	for _, row := range rows {
+		var env struct {
+			outbox.Envelope
+			Data struct {
+				SegmentID    uuid.UUID   `json:"segmentId"`
+				SegmentName  string      `json:"segmentName"`
+				Added        []uuid.UUID `json:"added"`
+				Removed      []uuid.UUID `json:"removed"`
+				AddedCount   int         `json:"addedCount"`
+				RemovedCount int         `json:"removedCount"`
+				MemberCount  int         `json:"memberCount"`
+				Part, Parts  float64
+			} `json:"data"`
+		}
+		if err := json.Unmarshal(row.Payload, &env); err != nil {
+			t.Fatal(err)
+		}
+		d := env.Data
+		if d.SegmentID != segID || seen[d.Part] {
+			break // an earlier change, or another segment's
+		}
+		seen[d.Part] = true
+		if env.ID != row.ID || env.Type != segment.EventMembershipChanged || env.Source != "rapport" || env.Tenant != f.org.String() ||
+			!env.OccurredAt.Equal(f.now) || row.OrganizationID != f.org {
+			t.Fatalf("envelope %+v of row %s", env.Envelope, row.ID)
+		}
+		want := len(strings.Fields(added)) + len(strings.Fields(removed))
+		if d.SegmentName != "E-mail consent" || d.AddedCount != len(strings.Fields(added)) || d.RemovedCount != len(strings.Fields(removed)) ||
+			d.MemberCount != members || int(d.Parts) != (want+1)/2 || len(d.Added)+len(d.Removed) > 2 {
+			t.Fatalf("part %v: %+v", d.Part, d)
+		}
+		for _, id := range d.Added {
+			gotAdded = append(gotAdded, f.names[id])
+		}
+		for _, id := range d.Removed {
+			gotRemoved = append(gotRemoved, f.names[id])
+		}
+	}
+	slices.Sort(gotAdded)
+	slices.Sort(gotRemoved)
+	if strings.Join(gotAdded, " ") != added || strings.Join(gotRemoved, " ") != removed || len(seen) != (len(gotAdded)+len(gotRemoved)+1)/2 {
+		t.Fatalf("parts %v carry added %q removed %q, want %q and %q", seen, gotAdded, gotRemoved, added, removed)
+	}
 }
 
 func TestExplainAgreesWithMembershipForEveryCase(t *testing.T) {

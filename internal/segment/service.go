@@ -47,6 +47,8 @@ type Service struct {
 	now      func() time.Time
 	onOutbox func()
 	log      *slog.Logger
+	// eventChunk is how many ids one membership event carries at most.
+	eventChunk int
 }
 
 // Option configures a Service.
@@ -58,12 +60,23 @@ func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = 
 // OnOutbox is called after a commit that produced events, to wake the relay.
 func OnOutbox(fn func()) Option { return func(s *Service) { s.onOutbox = fn } }
 
+// WithEventChunk sets how many ids one crm.segment.membership.changed event
+// carries at most (default 5,000); a larger change is sent in parts.
+func WithEventChunk(n int) Option {
+	return func(s *Service) {
+		if n > 0 {
+			s.eventChunk = n
+		}
+	}
+}
+
 // WithLogger sets the logger.
 func WithLogger(l *slog.Logger) Option { return func(s *Service) { s.log = l } }
 
 // NewService returns a segment service; pub may be nil.
 func NewService(client *ent.Client, dialectName string, pub Publisher, opts ...Option) *Service {
-	s := &Service{client: client, dialect: dialectName, pub: pub, now: func() time.Time { return time.Now().UTC() }, log: slog.Default()}
+	s := &Service{client: client, dialect: dialectName, pub: pub, now: func() time.Time { return time.Now().UTC() }, log: slog.Default(),
+		eventChunk: defaultEventChunk}
 	for _, o := range opts {
 		o(s)
 	}
@@ -464,7 +477,7 @@ const liveIDs = 1000
 // Live returns the change as subscribers and API callers see it.
 func (c Change) Live() LiveChange {
 	return LiveChange{SegmentID: c.SegmentID, Added: nonNil(c.Added[:min(len(c.Added), liveIDs)]),
-		Removed: nonNil(c.Removed[:min(len(c.Removed), liveIDs)]), AddedCount: len(c.Added), RemovedCount: len(c.Removed),
+		Removed: nonNil(c.Removed[:min(len(c.Removed), liveIDs)]), AddedCount: c.AddedCount, RemovedCount: c.RemovedCount,
 		MemberCount: c.MemberCount}
 }
 

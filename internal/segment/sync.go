@@ -56,10 +56,10 @@ func (s *Service) SyncToMessaging(ctx context.Context, id uuid.UUID) (SyncResult
 		}
 		res.Contacts = len(contacts)
 		now := s.now()
-		parts := max(1, (len(contacts)+eventChunk-1)/eventChunk)
+		parts := max(1, (len(contacts)+s.eventChunk-1)/s.eventChunk)
 		drafts := make([]outbox.Draft, 0, parts)
 		for part := 1; part <= parts; part++ {
-			chunk := contacts[min((part-1)*eventChunk, len(contacts)):min(part*eventChunk, len(contacts))]
+			chunk := contacts[min((part-1)*s.eventChunk, len(contacts)):min(part*s.eventChunk, len(contacts))]
 			if chunk == nil {
 				chunk = []string{}
 			}
