@@ -395,6 +395,14 @@ func TestMembershipEventsComeInParts(t *testing.T) {
 			t.Fatalf("refresh change %+v", ch)
 		}
 		f.checkParts(t, seg.ID, "cara dan", "ann", 4)
+
+		// One joins and two leave: the first part carries one of each.
+		f.c.CustomerProfile.UpdateOneID(f.ids["ann"]).SetEmailOptIn(true).ExecX(f.ctx)
+		f.c.CustomerProfile.Update().Where(customerprofile.IDIn(f.ids["ben"], f.ids["eve"])).SetEmailOptIn(false).ExecX(f.ctx)
+		if ch, err = svc.Refresh(f.ctx, seg.ID); err != nil || ch.AddedCount != 1 || ch.RemovedCount != 2 || ch.MemberCount != 3 {
+			t.Fatalf("refresh change %+v %v", ch, err)
+		}
+		f.checkParts(t, seg.ID, "ann", "ben eve", 3)
 	})
 }
 
