@@ -333,7 +333,7 @@ func (s *Service) recomputeAll(ctx context.Context, tenantID uuid.UUID, trigger 
 	)
 	err := s.inTx(ctx, tenantID, lockNone, func(tx *ent.Tx) (int, error) {
 		var err error
-		if ref, err = measureReference(ctx, tx); err != nil {
+		if ref, err = s.measureReference(ctx, tx); err != nil {
 			return 0, err
 		}
 		bounds, err = s.chunkBounds(ctx, tx, tenantID)
@@ -746,7 +746,7 @@ func (s *Service) reference(ctx context.Context, tx *ent.Tx, tenantID uuid.UUID,
 	if ok && now.Sub(c.at) < refCacheTTL && !now.Before(c.at) {
 		return c.cents, nil
 	}
-	ref, err := measureReference(ctx, tx)
+	ref, err := s.measureReference(ctx, tx)
 	if err != nil {
 		return 0, err
 	}
@@ -758,9 +758,31 @@ func (s *Service) reference(ctx context.Context, tx *ent.Tx, tenantID uuid.UUID,
 
 // measureReference returns the LTVPercentile of lifetime value among the
 // organization's paying profiles (0 when none pays), interpolated between
-// ranks as PostgreSQL's percentile_cont does. It reads the two neighbouring
-// values by rank, which both dialects answer alike.
-func measureReference(ctx context.Context, tx *ent.Tx) (int64, error) {
+// ranks as PostgreSQL's percentile_cont does. PostgreSQL answers it in one
+// scan (measured on 1M profiles: 0.5-0.8 s, against 1.3-1.6 s for a count
+// and an ordered OFFSET read, which the first rescoring of an organization
+// without a full run waited for), rounding halves up as math.Round does;
+// SQLite reads the two neighbouring values by rank.
+func (s *Service) measureReference(ctx context.Context, tx *ent.Tx) (int64, error) {
+	if s.dialect.pg {
+		tid, ok := tenancy.FromContext(ctx)
+		if !ok {
+			return 0, errors.New("scoring: no tenant in context")
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT COALESCE(floor(percentile_cont($2) WITHIN GROUP (ORDER BY lifetime_value) + 0.5), 0)::bigint
+FROM customer_profiles WHERE tenant_id = $1 AND lifetime_value > 0`, tid, LTVPercentile)
+		if err != nil {
+			return 0, fmt.Errorf("measure LTV reference: %w", err)
+		}
+		defer rows.Close()
+		var ref int64
+		for rows.Next() {
+			if err := rows.Scan(&ref); err != nil {
+				return 0, err
+			}
+		}
+		return ref, rows.Err()
+	}
 	paying := tx.CustomerProfile.Query().Where(customerprofile.LifetimeValueGT(0))
 	n, err := paying.Clone().Count(ctx)
 	if err != nil || n == 0 {

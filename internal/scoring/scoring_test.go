@@ -415,6 +415,29 @@ func TestScores(t *testing.T) {
 
 // TestTrend: the trend is churn risk minus the weekly baseline, which full
 // runs reset once it is a week old and incremental runs leave alone.
+// TestReferenceRoundsHalfUp checks that both databases measure the LTV
+// reference alike where the percentile falls halfway between two cents:
+// paying 2…7 cents put the 90th percentile at 6 + 0.5 × (7 − 6) = 6.5.
+func TestReferenceRoundsHalfUp(t *testing.T) {
+	testenv.ForEach(t, func(t *testing.T, tg testenv.Target) {
+		db := testenv.Open(t, tg)
+		club := org(t, db.Client, "club")
+		f := &fixture{t: t, client: db.Client, ctx: tenancy.WithTenant(context.Background(), club), org: club}
+		f.profile("free@club.co.za", 0, "", day)
+		for cents := int64(2); cents <= 7; cents++ {
+			f.profile(fmt.Sprintf("p%d@club.co.za", cents), cents, "", day)
+		}
+		svc := scoring.NewService(db.Client, db.Dialect, scoring.WithClock(func() time.Time { return now }))
+		res, err := svc.RecomputeAll(context.Background(), club, scorerun.TriggerMANUAL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Run == nil || res.Run.LtvReferenceCents != 7 {
+			t.Fatalf("score run %+v, want an LTV reference of 7 cents", res.Run)
+		}
+	})
+}
+
 func TestTrend(t *testing.T) {
 	testenv.ForEach(t, func(t *testing.T, tg testenv.Target) {
 		db := testenv.Open(t, tg)
