@@ -296,6 +296,11 @@ var (
 				Name:    "identityalias_tenant_id_kind_value",
 				Unique:  true,
 				Columns: []*schema.Column{IdentityAliasesColumns[1], IdentityAliasesColumns[2], IdentityAliasesColumns[3]},
+				Annotation: &entsql.IndexAnnotation{
+					IncludeColumns: []string{
+						IdentityAliasesColumns[7].Name,
+					},
+				},
 			},
 			{
 				Name:    "identityalias_customer_id",
