@@ -100,7 +100,7 @@ func (s *Service) diff(ctx context.Context, tx *ent.Tx, seg *ent.Segment, rules 
 // index fails the refresh, which is safe to run again.
 //
 // The crm.segment.membership.changed events are built and written to the
-// outbox (a jsonb column) by the same statement (membershipEventsSQL), so the changed ids
+// outbox by the same statement (membershipEventsSQL), so the changed ids
 // never travel to Go and back: only the counts and the first liveIDs of
 // each list do. Measured on a 1,000,000-member fill, returning every id and
 // writing the events from Go took 3.7 s of its 9.7 s.
