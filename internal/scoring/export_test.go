@@ -7,13 +7,14 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/rapportcrm/rapport/ent"
+	"github.com/rapportcrm/rapport/internal/dbrow"
 )
 
 // EvalSQL evaluates one of the statement's expressions (built by fn for the
 // dialect) in tx, for tests of its edges.
 func EvalSQL(ctx context.Context, tx *ent.Tx, pg bool, fn func(d SQLExprs) string) (string, error) {
 	var s string
-	err := queryRow(ctx, tx, "SELECT CAST(("+fn(SQLExprs{sqlDialect{pg: pg}})+") AS TEXT)", nil, &s)
+	err := dbrow.Scan(ctx, tx, "SELECT CAST(("+fn(SQLExprs{sqlDialect{pg: pg}})+") AS TEXT)", nil, &s)
 	return s, err
 }
 

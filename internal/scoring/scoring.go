@@ -31,6 +31,7 @@ import (
 	"github.com/rapportcrm/rapport/ent/customerprofile"
 	"github.com/rapportcrm/rapport/ent/schematype"
 	"github.com/rapportcrm/rapport/ent/scorerun"
+	"github.com/rapportcrm/rapport/internal/dbrow"
 	"github.com/rapportcrm/rapport/internal/outbox"
 	"github.com/rapportcrm/rapport/internal/tenancy"
 )
@@ -333,7 +334,7 @@ func (s *Service) recomputeAll(ctx context.Context, tenantID uuid.UUID, trigger 
 	)
 	err := s.inTx(ctx, tenantID, lockNone, func(tx *ent.Tx) (int, error) {
 		var err error
-		if ref, err = s.measureReference(ctx, tx); err != nil {
+		if ref, err = s.measureReference(ctx, tx, tenantID); err != nil {
 			return 0, err
 		}
 		bounds, err = s.chunkBounds(ctx, tx, tenantID)
@@ -647,8 +648,8 @@ func (s *Service) apply(ctx context.Context, tx *ent.Tx, p plan) (Result, error)
 				return Result{}, err
 			}
 		}
-		if err := queryRow(ctx, tx, b.postgres(), b.args, &changed, &js); err != nil {
-			return Result{}, err
+		if err := dbrow.Scan(ctx, tx, b.postgres(), b.args, &changed, &js); err != nil {
+			return Result{}, fmt.Errorf("update scores: %w", err)
 		}
 		if p.ids == nil {
 			if _, err := tx.ExecContext(ctx, resetSettings); err != nil {
@@ -682,24 +683,6 @@ func (s *Service) apply(ctx context.Context, tx *ent.Tx, p plan) (Result, error)
 		}
 	}
 	return Result{Changed: changed, HighChurnCrossings: len(crossings)}, nil
-}
-
-func queryRow(ctx context.Context, tx *ent.Tx, q string, args []any, dest ...any) error {
-	rows, err := tx.QueryContext(ctx, q, args...)
-	if err != nil {
-		return fmt.Errorf("update scores: %w", err)
-	}
-	defer rows.Close()
-	if !rows.Next() {
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("update scores: %w", err)
-		}
-		return sql.ErrNoRows
-	}
-	if err := rows.Scan(dest...); err != nil {
-		return err
-	}
-	return rows.Close()
 }
 
 func sqliteCrossings(ctx context.Context, tx *ent.Tx, b *built) ([]crossing, error) {
@@ -746,7 +729,7 @@ func (s *Service) reference(ctx context.Context, tx *ent.Tx, tenantID uuid.UUID,
 	if ok && now.Sub(c.at) < refCacheTTL && !now.Before(c.at) {
 		return c.cents, nil
 	}
-	ref, err := s.measureReference(ctx, tx)
+	ref, err := s.measureReference(ctx, tx, tenantID)
 	if err != nil {
 		return 0, err
 	}
@@ -763,25 +746,15 @@ func (s *Service) reference(ctx context.Context, tx *ent.Tx, tenantID uuid.UUID,
 // and an ordered OFFSET read, which the first rescoring of an organization
 // without a full run waited for), rounding halves up as math.Round does;
 // SQLite reads the two neighbouring values by rank.
-func (s *Service) measureReference(ctx context.Context, tx *ent.Tx) (int64, error) {
+func (s *Service) measureReference(ctx context.Context, tx *ent.Tx, tenantID uuid.UUID) (int64, error) {
 	if s.dialect.pg {
-		tid, ok := tenancy.FromContext(ctx)
-		if !ok {
-			return 0, errors.New("scoring: no tenant in context")
-		}
-		rows, err := tx.QueryContext(ctx, `SELECT COALESCE(floor(percentile_cont($2) WITHIN GROUP (ORDER BY lifetime_value) + 0.5), 0)::bigint
-FROM customer_profiles WHERE tenant_id = $1 AND lifetime_value > 0`, tid, LTVPercentile)
+		var ref int64
+		err := dbrow.Scan(ctx, tx, `SELECT COALESCE(floor(percentile_cont($2) WITHIN GROUP (ORDER BY lifetime_value) + 0.5), 0)::bigint
+FROM customer_profiles WHERE tenant_id = $1 AND lifetime_value > 0`, []any{tenantID, LTVPercentile}, &ref)
 		if err != nil {
 			return 0, fmt.Errorf("measure LTV reference: %w", err)
 		}
-		defer rows.Close()
-		var ref int64
-		for rows.Next() {
-			if err := rows.Scan(&ref); err != nil {
-				return 0, err
-			}
-		}
-		return ref, rows.Err()
+		return ref, nil
 	}
 	paying := tx.CustomerProfile.Query().Where(customerprofile.LifetimeValueGT(0))
 	n, err := paying.Clone().Count(ctx)

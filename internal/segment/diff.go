@@ -2,7 +2,6 @@ package segment
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"time"
 
@@ -13,6 +12,7 @@ import (
 	"github.com/rapportcrm/rapport/ent"
 	"github.com/rapportcrm/rapport/ent/segment"
 	"github.com/rapportcrm/rapport/ent/segmentmembership"
+	"github.com/rapportcrm/rapport/internal/dbrow"
 	"github.com/rapportcrm/rapport/internal/outbox"
 )
 
@@ -102,8 +102,8 @@ func (s *Service) diff(ctx context.Context, tx *ent.Tx, seg *ent.Segment, rules 
 // The crm.segment.membership.changed events are built and written to the
 // outbox by the same statement (membershipEventsSQL), so the changed ids
 // never travel to Go and back: only the counts and the first liveIDs of
-// each list do. Measured on a 1,000,000-member fill, returning every id and
-// writing the events from Go took 3.7 s of its 9.7 s.
+// each list do. Measured on a 1,000,000-member fill of 9.7 s, writing the
+// events from Go took 3.7 s, after the statement had returned every id.
 func (s *Service) diffPostgres(ctx context.Context, tx *ent.Tx, seg *ent.Segment, match []any, now time.Time, ch *Change) error {
 	empty, err := s.noMembers(ctx, tx, seg.ID)
 	if err != nil {
@@ -141,23 +141,9 @@ func (s *Service) diffPostgres(ctx context.Context, tx *ent.Tx, seg *ent.Segment
 	parts = append(parts, ` SELECT n.a, n.r, (SELECT count(*) FROM ev),`,
 		` COALESCE(n.ai[1:`, live, `], '{}')::text[], COALESCE(n.ri[1:`, live, `], '{}')::text[] FROM n`)
 	q, args := statement(s.dialect, parts...)
-	rows, err := tx.QueryContext(ctx, q, args...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	if !rows.Next() {
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		return sql.ErrNoRows
-	}
 	var added, removed []string
 	var nAdded, nRemoved, nEvents int
-	if err := rows.Scan(&nAdded, &nRemoved, &nEvents, pq.Array(&added), pq.Array(&removed)); err != nil {
-		return err
-	}
-	if err := rows.Close(); err != nil {
+	if err := dbrow.Scan(ctx, tx, q, args, &nAdded, &nRemoved, &nEvents, pq.Array(&added), pq.Array(&removed)); err != nil {
 		return err
 	}
 	if want := (nAdded + nRemoved + s.eventChunk - 1) / s.eventChunk; nEvents != want {
@@ -268,11 +254,9 @@ func (s *Service) updateCount(ctx context.Context, tx *ent.Tx, seg *ent.Segment,
 	}
 	parts = append(parts, " WHERE id = ", arg(seg.ID), " RETURNING member_count")
 	q, args := statement(s.dialect, parts...)
-	count, err := scanInt(ctx, tx, q, args)
-	if err != nil {
+	if err := dbrow.Scan(ctx, tx, q, args, &ch.MemberCount); err != nil {
 		return fmt.Errorf("segment %s: count: %w", seg.ID, err)
 	}
-	ch.MemberCount = int(count)
 	return nil
 }
 
@@ -315,24 +299,4 @@ func (s *Service) lock(ctx context.Context, tx *ent.Tx, id uuid.UUID) (*ent.Segm
 		q.ForUpdate()
 	}
 	return q.Only(ctx)
-}
-
-// scanInt runs a query returning one integer.
-func scanInt(ctx context.Context, tx *ent.Tx, q string, args []any) (int64, error) {
-	rows, err := tx.QueryContext(ctx, q, args...)
-	if err != nil {
-		return 0, err
-	}
-	defer rows.Close()
-	if !rows.Next() {
-		if err := rows.Err(); err != nil {
-			return 0, err
-		}
-		return 0, sql.ErrNoRows
-	}
-	var n int64
-	if err := rows.Scan(&n); err != nil {
-		return 0, err
-	}
-	return n, rows.Close()
 }
