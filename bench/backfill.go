@@ -17,6 +17,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/lib/pq"
 
+	"github.com/rapportcrm/rapport/internal/app"
 	"github.com/rapportcrm/rapport/internal/audit"
 	"github.com/rapportcrm/rapport/internal/database"
 	"github.com/rapportcrm/rapport/internal/demo"
@@ -116,6 +117,11 @@ func runImport(ctx context.Context, cfg config, stdout, stderr io.Writer) ([]ver
 	if cfg.importRows != 100_000 {
 		v.note = fmt.Sprintf("%s rows, judged by the rate", thousands(int64(cfg.importRows)))
 	}
+	if first.followed > 0 {
+		// The command then rescores and re-segments what it imported; the
+		// target is the import's, the follow-up is reported beside it.
+		v.note = strings.TrimPrefix(v.note+fmt.Sprintf(", then %.2f s to rescore and re-segment %s profiles", first.followUp.Seconds(), thousands(int64(first.followed))), ", ")
+	}
 	if first.Rejected+first.Failed > 0 {
 		v.note = strings.TrimPrefix(v.note+fmt.Sprintf(", %d rejected, %d failed", first.Rejected, first.Failed), ", ")
 	}
@@ -127,8 +133,9 @@ func runImport(ctx context.Context, cfg config, stdout, stderr io.Writer) ([]ver
 // importFile imports a CSV file into the tenant exactly as cmd/rapport's
 // import command does with its default flags: the rows counted for the
 // progress bar, the pipeline without live publishing, batches of 1,000 on
-// 4 workers, the event ids prefixed by the file's base name.
-func importFile(ctx context.Context, db *database.DB, tenant, path string, progress io.Writer) (*importer.Summary, error) {
+// 4 workers, the event ids prefixed by the file's base name, then the
+// follow-up of the profiles it changed.
+func importFile(ctx context.Context, db *database.DB, tenant, path string, progress io.Writer) (*imported, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -150,7 +157,8 @@ func importFile(ctx context.Context, db *database.DB, tenant, path string, progr
 	if err != nil {
 		return nil, fmt.Errorf("look up organization %q: %w", tenant, err)
 	}
-	p := ingest.New(ingest.Config{Client: db.Client, Dialect: db.Dialect, Orgs: resolver})
+	follow := app.NewBulkFollowup(db.Client, db.Dialect)
+	p := ingest.New(ingest.Config{Client: db.Client, Dialect: db.Dialect, Orgs: resolver, ProfilesChanged: follow.Add})
 	sum, err := importer.Run(ctx, p, r, importer.Options{
 		Tenant: org.Slug, SourceName: filepath.Base(path), System: importSystem,
 		BatchSize: 1000, Workers: 4, ExpectedRows: n - 1, Progress: progress,
@@ -158,15 +166,39 @@ func importFile(ctx context.Context, db *database.DB, tenant, path string, progr
 	if err != nil {
 		return nil, fmt.Errorf("import: %w", err)
 	}
-	return sum, nil
+	res := &imported{Summary: sum, followed: follow.Pending()}
+	start := time.Now()
+	fr, err := follow.Run(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("follow-up of the import: %w", err)
+	}
+	res.followUp, res.full = time.Since(start), fr.FullRuns > 0
+	return res, nil
+}
+
+// imported is what importFile did: the import's summary, then how many
+// profiles the command's follow-up rescored and re-segmented, and how long
+// that took.
+type imported struct {
+	*importer.Summary
+	followed int
+	followUp time.Duration
+	full     bool // by a full score run and segment refresh
 }
 
 // printSummary prints an import's counts on one line, and its first
 // problem rows.
-func printSummary(w io.Writer, what string, s *importer.Summary) {
+func printSummary(w io.Writer, what string, s *imported) {
 	fmt.Fprintf(w, "  %-16s %s rows in %.2f s (%.0f rows/s): %s created, %s linked to existing, %s flagged, %s duplicates, %d rejected, %d failed\n",
 		what, thousands(int64(s.Rows)), s.Elapsed.Seconds(), float64(s.Rows)/s.Elapsed.Seconds(), thousands(int64(s.Created)),
 		thousands(int64(s.Linked)), thousands(int64(s.Flagged)), thousands(int64(s.Duplicates)), s.Rejected, s.Failed)
+	if s.followed > 0 {
+		how := "round by round"
+		if s.full {
+			how = "by a full score run and segment refresh"
+		}
+		fmt.Fprintf(w, "  %-16s then rescored %s profiles and re-decided their dynamic segments in %.2f s (%s)\n", "", thousands(int64(s.followed)), s.followUp.Seconds(), how)
+	}
 	for i, p := range s.Problems {
 		if i == 5 {
 			fmt.Fprintf(w, "    … and %d more\n", len(s.Problems)-i)

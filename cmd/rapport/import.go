@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rapportcrm/rapport/internal/app"
 	"github.com/rapportcrm/rapport/internal/apperr"
 	"github.com/rapportcrm/rapport/internal/audit"
 	"github.com/rapportcrm/rapport/internal/importer"
@@ -144,7 +145,12 @@ func cmdImport(ctx context.Context, args []string, getenv func(string) string, s
 		return fmt.Errorf("import: look up organization %q: %w", opts.Tenant, err)
 	}
 	opts.Tenant = org.Slug
-	p := ingest.New(ingest.Config{Client: db.Client, Dialect: db.Dialect, Orgs: resolver})
+	// The profiles the rows create or change are rescored and their dynamic
+	// segments re-decided once the rows are in, as the service does after
+	// each ingested batch: imported members carry scores and sit in their
+	// segments when the command returns, not after the next scheduled run.
+	follow := app.NewBulkFollowup(db.Client, db.Dialect)
+	p := ingest.New(ingest.Config{Client: db.Client, Dialect: db.Dialect, Orgs: resolver, ProfilesChanged: follow.Add})
 	opts.Progress = stderr
 
 	sum, runErr := importer.Run(ctx, p, r, opts)
@@ -153,6 +159,21 @@ func cmdImport(ctx context.Context, args []string, getenv func(string) string, s
 	}
 	fmt.Fprintf(stdout, "import of %s into %q (event ids %s:…)\n", path, org.Slug, opts.SourceName)
 	sum.Print(stdout)
+	if n := follow.Pending(); n > 0 {
+		fmt.Fprintf(stderr, "rescoring %d profiles and re-deciding their dynamic segments…\n", n)
+		start := time.Now()
+		res, err := follow.Run(ctx)
+		if err != nil {
+			// The rows are in; only their scores and memberships lag.
+			fmt.Fprintf(stderr, "follow-up failed (the scheduled recomputes will catch up): %v\n", err)
+		} else {
+			how := ""
+			if res.FullRuns > 0 {
+				how = " (a full score run and segment refresh of the organization)"
+			}
+			fmt.Fprintf(stdout, "rescored and re-segmented %d profiles in %s%s\n", n, time.Since(start).Round(time.Millisecond), how)
+		}
+	}
 	if len(sum.Problems) > 0 {
 		if *rejects != "" {
 			if err := writeRejects(*rejects, sum); err != nil {

@@ -8,6 +8,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rapportcrm/rapport/ent/customerprofile"
+	"github.com/rapportcrm/rapport/ent/organization"
+	"github.com/rapportcrm/rapport/ent/schematype"
+	"github.com/rapportcrm/rapport/ent/segmentmembership"
+	"github.com/rapportcrm/rapport/internal/audit"
+	"github.com/rapportcrm/rapport/internal/database"
+	"github.com/rapportcrm/rapport/internal/segment"
+	"github.com/rapportcrm/rapport/internal/tenancy"
 	"github.com/rapportcrm/rapport/internal/testenv"
 )
 
@@ -33,13 +41,28 @@ func TestImportCommand(t *testing.T) {
 		if err := run(ctx, []string{"token", "--data-dir", dir, "--tenant", "pinehurst", "--role", "admin"}, getenv, &out, &errb); err != nil {
 			t.Fatalf("token: %v", err)
 		}
+		// A dynamic segment that exists before the import: the rows it
+		// matches are members when the command returns.
+		db, err := database.Open(ctx, tg.DatabaseURL, dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		org := db.Client.Organization.Query().Where(organization.Slug("pinehurst")).OnlyX(ctx)
+		tctx := audit.WithActor(tenancy.WithTenant(ctx, org.ID), audit.Actor{ID: "staff-1", Type: "user"})
+		vips, err := segment.NewService(db.Client, db.Dialect, nil).Create(tctx, segment.CreateInput{Name: "VIPs",
+			Rules: []*schematype.Rule{{Field: "tags", Operator: schematype.OpContains, Value: "vip"}}})
+		if err != nil || vips.MemberCount != 0 {
+			t.Fatalf("segment: %v (%d members)", err, vips.MemberCount)
+		}
 		err = run(ctx, []string{"import", "--data-dir", dir, "--tenant", "pinehurst", "--system", "MCA v1 ZA", "--id-column", "member no",
 			"--external-id-kind", "mcaV1ZaId", "--map", "Name=displayName", file, "--workers", "2", "--occurred-at", "2024-06-30"}, getenv, &out, &errb)
 		if err != nil {
 			t.Fatalf("import: %v\n%s", err, errb.String())
 		}
 		summary := out.String()
-		for _, want := range []string{"rows read            4", "created              1", "linked to existing   1", "rejected             2"} {
+		for _, want := range []string{"rows read            4", "created              1", "linked to existing   1", "rejected             2",
+			"rescored and re-segmented 1 profiles in "} {
 			if !strings.Contains(summary, want) {
 				t.Errorf("summary lacks %q:\n%s", want, summary)
 			}
@@ -48,6 +71,18 @@ func TestImportCommand(t *testing.T) {
 			if !strings.Contains(errb.String(), want) {
 				t.Errorf("stderr lacks %q:\n%s", want, errb.String())
 			}
+		}
+
+		ann := db.Client.CustomerProfile.Query().Where(customerprofile.Email("ann@club.golf")).OnlyX(tctx)
+		if ann.ScoresComputedAt == nil || len(ann.ScoreComponents.Engagement) == 0 {
+			t.Errorf("imported profile not scored: computed at %v", ann.ScoresComputedAt)
+		}
+		members := db.Client.SegmentMembership.Query().Where(segmentmembership.SegmentID(vips.ID)).AllX(tctx)
+		if len(members) != 1 || members[0].CustomerID != ann.ID {
+			t.Errorf("segment members after the import: %v, want Ann's profile", members)
+		}
+		if db.Client.Segment.GetX(tctx, vips.ID).MemberCount != 1 {
+			t.Error("member count not updated")
 		}
 
 		// Again, with the rejects to a file: all duplicates but the row that

@@ -134,17 +134,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	}
 	a.Segments = segment.NewService(db.Client, db.Dialect, a.hub, segment.OnOutbox(a.relay.Notify), segment.WithLogger(a.log))
 	a.Scores = scoring.NewService(db.Client, db.Dialect, scoring.OnOutbox(a.relay.Notify))
-	// Scores first: segments read them. Rounds of 500 profiles keep each
-	// rescoring statement, and the row locks it holds, short.
-	a.Followup = followup.New(a.log, 200*time.Millisecond, 500,
-		followup.Handler{Name: "scores", Fn: func(ctx context.Context, tenantID uuid.UUID, ids []uuid.UUID) error {
-			_, err := a.Scores.RecomputeProfiles(ctx, tenantID, ids)
-			return err
-		}},
-		followup.Handler{Name: "segments", Fn: func(ctx context.Context, tenantID uuid.UUID, ids []uuid.UUID) error {
-			_, err := a.Segments.Reevaluate(ctx, tenantID, ids)
-			return err
-		}})
+	a.Followup = followup.New(a.log, 200*time.Millisecond, FollowupBatch, FollowupHandlers(a.Scores, a.Segments)...)
 	notifier := followup.Notifier{Next: a.hub, Queue: a.Followup}
 	a.Customers = customer.NewService(db.Client, db.Dialect, notifier)
 	orgs := organization.NewResolver(db.Client)
@@ -396,4 +386,26 @@ func (a *App) Close(ctx context.Context) error {
 		errs = append(errs, a.DB.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// FollowupBatch is the most profiles one follow-up round hands to a step:
+// rounds of 500 keep each rescoring statement, and the row locks it holds,
+// short while writers run.
+const FollowupBatch = 500
+
+// FollowupHandlers are the steps that follow a change to profiles, in order:
+// rescoring, then re-deciding dynamic segment memberships (they read the
+// scores). The service runs them after every commit; rapport import after
+// its rows are in.
+func FollowupHandlers(scores *scoring.Service, segments *segment.Service) []followup.Handler {
+	return []followup.Handler{
+		{Name: "scores", Fn: func(ctx context.Context, tenantID uuid.UUID, ids []uuid.UUID) error {
+			_, err := scores.RecomputeProfiles(ctx, tenantID, ids)
+			return err
+		}},
+		{Name: "segments", Fn: func(ctx context.Context, tenantID uuid.UUID, ids []uuid.UUID) error {
+			_, err := segments.Reevaluate(ctx, tenantID, ids)
+			return err
+		}},
+	}
 }

@@ -8,6 +8,8 @@ package followup
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -90,7 +92,7 @@ func (q *Queue) Run(ctx context.Context) error {
 		case <-time.After(wait):
 		}
 		start := time.Now()
-		q.Flush(ctx)
+		_ = q.Flush(ctx) // logged; the scheduled recomputes catch up
 		end := time.Now()
 		notBefore = end.Add(restFactor * end.Sub(start))
 	}
@@ -100,8 +102,39 @@ func (q *Queue) Run(ctx context.Context) error {
 // worker under sustained load.
 const restFactor = 2
 
-// Flush handles everything pending now (Run calls it; tests may too).
-func (q *Queue) Flush(ctx context.Context) {
+// Pending returns how many profiles wait for their follow-up.
+func (q *Queue) Pending() int {
+	n := 0
+	for _, c := range q.PendingByTenant() {
+		n += c
+	}
+	return n
+}
+
+// PendingByTenant returns how many profiles of each organization wait.
+func (q *Queue) PendingByTenant() map[uuid.UUID]int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	out := make(map[uuid.UUID]int, len(q.pending))
+	for tenantID, set := range q.pending {
+		out[tenantID] = len(set)
+	}
+	return out
+}
+
+// Drop forgets the organization's pending profiles, for a caller that
+// follows them all up another way (a full recompute).
+func (q *Queue) Drop(tenantID uuid.UUID) {
+	q.mu.Lock()
+	delete(q.pending, tenantID)
+	q.mu.Unlock()
+}
+
+// Flush handles everything pending now (Run calls it; so do one-shot
+// commands such as an import, when their writes are done). A failed step
+// is logged and returned, and the other batches still run: the scheduled
+// recomputes catch up on what failed.
+func (q *Queue) Flush(ctx context.Context) error {
 	q.mu.Lock()
 	for q.busy {
 		q.idle.Wait()
@@ -116,6 +149,7 @@ func (q *Queue) Flush(ctx context.Context) {
 		q.idle.Broadcast()
 		q.mu.Unlock()
 	}()
+	var errs []error
 	for tenantID, set := range work {
 		ids := make([]uuid.UUID, 0, len(set))
 		for id := range set {
@@ -127,11 +161,13 @@ func (q *Queue) Flush(ctx context.Context) {
 				if err := h.Fn(ctx, tenantID, ids[:n]); err != nil && ctx.Err() == nil {
 					q.log.Warn("follow-up of changed profiles failed; the scheduled recompute will catch up",
 						"step", h.Name, "organization", tenantID, "profiles", n, "err", err)
+					errs = append(errs, fmt.Errorf("%s of %d profiles: %w", h.Name, n, err))
 				}
 			}
 			ids = ids[n:]
 		}
 	}
+	return errors.Join(errs...)
 }
 
 // Hub is where live updates go: the service's in-process or Redis hub.

@@ -2,6 +2,8 @@ package followup
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -68,5 +70,39 @@ func TestRoundsRestInProportionToTheirLength(t *testing.T) {
 	}
 	if sizes[1] != 2 {
 		t.Errorf("second round handled %d profiles, want the 2 changed meanwhile", sizes[1])
+	}
+}
+
+// TestFlushReportsFailedSteps checks that a one-shot Flush counts what was
+// pending, runs every batch even after a step fails, and returns the failure.
+func TestFlushReportsFailedSteps(t *testing.T) {
+	var calls []int
+	boom := errors.New("boom")
+	q := New(nil, 0, 2,
+		Handler{Name: "scores", Fn: func(_ context.Context, _ uuid.UUID, ids []uuid.UUID) error {
+			calls = append(calls, len(ids))
+			if len(calls) == 1 {
+				return boom
+			}
+			return nil
+		}})
+	tenant := uuid.New()
+	q.Add(tenant, uuid.New(), uuid.New(), uuid.New())
+	q.Add(tenant, uuid.New())
+	if n := q.Pending(); n != 4 {
+		t.Fatalf("pending %d, want 4", n)
+	}
+	err := q.Flush(context.Background())
+	if !errors.Is(err, boom) || !strings.Contains(err.Error(), "scores of 2 profiles") {
+		t.Fatalf("flush: %v", err)
+	}
+	if len(calls) != 2 || calls[0]+calls[1] != 4 {
+		t.Fatalf("batches %v, want two of 2", calls)
+	}
+	if n := q.Pending(); n != 0 {
+		t.Fatalf("pending after flush %d", n)
+	}
+	if err := q.Flush(context.Background()); err != nil {
+		t.Fatalf("empty flush: %v", err)
 	}
 }

@@ -2,6 +2,7 @@ package scoring_test
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -732,4 +733,56 @@ func TestChunks(t *testing.T) {
 			t.Errorf("not rewritten compactly: %s", js)
 		}
 	})
+}
+
+// TestIncrementalPlanIgnoresStaleStatistics: the statement that rescores
+// chosen profiles is driven by their ids even for an organization the
+// statistics think empty (its first import, before ANALYZE). With the tenant
+// as a constant, PostgreSQL walked all of the organization's profiles by a
+// tenant index and re-aggregated the timeline for each of them.
+func TestIncrementalPlanIgnoresStaleStatistics(t *testing.T) {
+	tg := testenv.Postgres(t)
+	db := testenv.Open(t, tg)
+	ctx := context.Background()
+	old := org(t, db.Client, "old-club")
+	club := org(t, db.Client, "new-club")
+	owner, err := sql.Open("postgres", tg.AdminURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer owner.Close()
+	// An established organization, analyzed; then the new one's profiles.
+	if _, err := owner.ExecContext(ctx, `INSERT INTO customer_profiles (id, tenant_id, created_at, updated_at, external_ids, status, lifecycle_stage, lifetime_value, activity_count_30d, booking_count_30d, email_opt_in, sms_opt_in, push_opt_in, whatsapp_opt_in, search_text)
+		SELECT gen_random_uuid(), $1, now(), now(), '{}', 'ACTIVE', 'PROSPECT', 0, 0, 0, false, false, false, false, 'member ' || i
+		FROM generate_series(1, 20000) AS i`, old); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := owner.ExecContext(ctx, "ANALYZE customer_profiles, activities"); err != nil {
+		t.Fatal(err)
+	}
+	tctx := tenancy.WithTenant(ctx, club)
+	builders := make([]*ent.CustomerProfileCreate, 2000)
+	for i := range builders {
+		builders[i] = db.Client.CustomerProfile.Create().SetLastName(fmt.Sprintf("m%d", i))
+	}
+	var ids []uuid.UUID
+	for part := range slices.Chunk(builders, 500) {
+		for _, p := range db.Client.CustomerProfile.CreateBulk(part...).SaveX(tctx) {
+			ids = append(ids, p.ID)
+		}
+	}
+	tx, err := db.Client.Tx(tctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	plan, err := scoring.ExplainIncremental(tctx, tx, club, now, ids[:500])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range plan {
+		if strings.Contains(line, "Index Cond: (tenant_id") || strings.Contains(line, "Index Cond: ((tenant_id") {
+			t.Fatalf("the rescoring of 500 profiles reads the organization by its tenant index:\n%s", strings.Join(plan, "\n"))
+		}
+	}
 }
