@@ -514,6 +514,25 @@ func (b *batch) write(ctx context.Context) error {
 	return b.updateMetrics(ctx, existing)
 }
 
+// The statements that write chosen profiles compare the tenant as a
+// sub-select, a value known only at run time: as a constant it is estimated
+// from the statistics, which for a new organization (its first import or
+// events, before ANALYZE) say it has no rows, and PostgreSQL then reads all
+// of its profiles by a tenant index for each batch instead of probing the
+// primary key with the batch's ids.
+const (
+	// lockSQL locks the profiles $2 of tenant $1 in id order and counts them.
+	lockSQL = `SELECT count(*) FROM (SELECT id FROM customer_profiles
+  WHERE tenant_id = (SELECT $1::uuid) AND id = ANY($2::uuid[]) ORDER BY id FOR NO KEY UPDATE) AS locked`
+	// metricsSQL adds a batch's activity to the metrics of profiles.
+	metricsSQL = `UPDATE customer_profiles AS p SET
+  last_activity_at = GREATEST(p.last_activity_at, NULLIF(v.last, '')::timestamptz),
+  activity_count_30d = p.activity_count_30d + v.acts, booking_count_30d = p.booking_count_30d + v.books,
+  lifetime_value = p.lifetime_value + v.ltv, updated_at = $1
+FROM unnest($3::uuid[], $4::text[], $5::bigint[], $6::bigint[], $7::bigint[]) AS v(id, last, acts, books, ltv)
+WHERE p.id = v.id AND p.tenant_id = (SELECT $2::uuid)`
+)
+
 // errProfileGone is a retryable failure: a profile the batch writes to was
 // removed by a concurrent delete or merge.
 var errProfileGone = errors.New("a profile of the batch was removed meanwhile")
@@ -569,8 +588,7 @@ func (b *batch) lockProfiles(ctx context.Context) (map[uuid.UUID]*ent.CustomerPr
 			lock = append(lock, id.String())
 		}
 		if len(lock) > 0 {
-			rows, err := b.tx.QueryContext(ctx, `SELECT count(*) FROM (SELECT id FROM customer_profiles
-  WHERE tenant_id = $1 AND id = ANY($2::uuid[]) ORDER BY id FOR NO KEY UPDATE) AS locked`, b.tenantID, pq.Array(lock))
+			rows, err := b.tx.QueryContext(ctx, lockSQL, b.tenantID, pq.Array(lock))
 			if err != nil {
 				return nil, fmt.Errorf("lock profiles: %w", err)
 			}

@@ -126,7 +126,7 @@ func pgBulkUpdate(ctx context.Context, exec func(ctx context.Context, q string, 
 	}
 	q := "UPDATE " + pqIdent(table) + " AS p SET " + strings.Join(sets, ", ") +
 		" FROM unnest(" + strings.Join(params, ", ") + ") AS v(" + strings.Join(aliases, ", ") + ")" +
-		" WHERE p.id = v.id AND p.tenant_id = $1"
+		" WHERE p.id = v.id AND p.tenant_id = (SELECT $1::uuid)" // see lockSQL
 	return exec(ctx, q, args...)
 }
 

@@ -526,12 +526,7 @@ func (b *batch) updateMetrics(ctx context.Context, existing map[uuid.UUID]*ent.C
 		}
 		acts[i], books[i], ltvs[i] = int64(m.acts30), int64(m.books30), m.ltvCents
 	}
-	_, err := b.tx.ExecContext(ctx, `UPDATE customer_profiles AS p SET
-  last_activity_at = GREATEST(p.last_activity_at, NULLIF(v.last, '')::timestamptz),
-  activity_count_30d = p.activity_count_30d + v.acts, booking_count_30d = p.booking_count_30d + v.books,
-  lifetime_value = p.lifetime_value + v.ltv, updated_at = $1
-FROM unnest($3::uuid[], $4::text[], $5::bigint[], $6::bigint[], $7::bigint[]) AS v(id, last, acts, books, ltv)
-WHERE p.id = v.id AND p.tenant_id = $2`,
+	_, err := b.tx.ExecContext(ctx, metricsSQL,
 		b.now, b.tenantID, pq.Array(sids), pq.Array(lasts), pq.Array(acts), pq.Array(books), pq.Array(ltvs))
 	if err != nil {
 		return fmt.Errorf("update metrics: %w", err)
