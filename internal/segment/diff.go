@@ -132,6 +132,17 @@ func (s *Service) diffPostgres(ctx context.Context, tx *ent.Tx, seg *ent.Segment
 			` AND sm.customer_id = d.leaving RETURNING sm.customer_id),`,
 			` ch AS MATERIALIZED (SELECT true AS added, customer_id FROM ins UNION ALL SELECT false, customer_id FROM del),`)
 	}
+	if err := s.changeByStatement(ctx, tx, seg, parts, now, ch); err != nil {
+		return err
+	}
+	return s.updateCount(ctx, tx, seg, ch, true, now)
+}
+
+// changeByStatement completes a statement whose WITH list (parts) ends with
+// the CTE ch (added, customer_id) of every change: it writes the change's
+// membership events in the same statement and sets ch's counts and first
+// ids from what it returns.
+func (s *Service) changeByStatement(ctx context.Context, tx *ent.Tx, seg *ent.Segment, parts []any, now time.Time, ch *Change) error {
 	events, err := s.membershipEventsSQL(seg, now)
 	if err != nil {
 		return err
@@ -153,10 +164,40 @@ func (s *Service) diffPostgres(ctx context.Context, tx *ent.Tx, seg *ent.Segment
 	if ch.Added, err = parseIDs(added); err != nil {
 		return err
 	}
-	if ch.Removed, err = parseIDs(removed); err != nil {
-		return err
+	ch.Removed, err = parseIDs(removed)
+	return err
+}
+
+// removeAll removes every member of a segment that is being deleted and
+// produces the membership events of their leaving, in tx, so consumers that
+// mirror the membership (the Messaging sync) drop them too.
+func (s *Service) removeAll(ctx context.Context, tx *ent.Tx, seg *ent.Segment, now time.Time) (Change, error) {
+	ch := Change{SegmentID: seg.ID, Name: seg.Name}
+	if s.dialect == dialect.Postgres {
+		parts := []any{`WITH del AS (DELETE FROM segment_memberships WHERE segment_id = `, arg(seg.ID), ` RETURNING customer_id),`,
+			` ch AS MATERIALIZED (SELECT false AS added, customer_id FROM del),`}
+		if err := s.changeByStatement(ctx, tx, seg, parts, now, &ch); err != nil {
+			return ch, fmt.Errorf("segment %s: remove members: %w", seg.ID, err)
+		}
+		return ch, nil
 	}
-	return s.updateCount(ctx, tx, seg, ch, true, now)
+	ids, err := tx.SegmentMembership.Query().Where(segmentmembership.SegmentID(seg.ID)).
+		Order(ent.Asc(segmentmembership.FieldCustomerID)).Select(segmentmembership.FieldCustomerID).Strings(ctx)
+	if err != nil {
+		return ch, err
+	}
+	if ch.Removed, err = parseIDs(ids); err != nil {
+		return ch, err
+	}
+	if _, err := tx.SegmentMembership.Delete().Where(segmentmembership.SegmentID(seg.ID)).Exec(ctx); err != nil {
+		return ch, err
+	}
+	ch.RemovedCount = len(ch.Removed)
+	if ch.Empty() {
+		return ch, nil
+	}
+	_, err = outbox.WriteMany(ctx, tx, membershipEvents(seg, ch, now, s.eventChunk))
+	return ch, err
 }
 
 // membershipEventsSQL continues diffPostgres's WITH list, after the CTE ch

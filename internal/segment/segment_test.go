@@ -373,8 +373,9 @@ func TestDynamicSegmentRefreshDiffAndExplain(t *testing.T) {
 }
 
 // TestMembershipEventsComeInParts checks the membership events of a change
-// larger than one event: on PostgreSQL the refresh statement writes them
-// itself, elsewhere Go does, and both must give the same envelope and parts.
+// larger than one event: on PostgreSQL the refresh (or delete) statement
+// writes them itself, elsewhere Go does, and both must give the same
+// envelope and parts.
 func TestMembershipEventsComeInParts(t *testing.T) {
 	testenv.ForEach(t, func(t *testing.T, tg testenv.Target) {
 		f := setup(t, tg)
@@ -403,6 +404,15 @@ func TestMembershipEventsComeInParts(t *testing.T) {
 			t.Fatalf("refresh change %+v %v", ch, err)
 		}
 		f.checkParts(t, seg.ID, "ann", "ben eve", 3)
+
+		// Deleting the segment: every member leaves, in parts too.
+		if err := svc.Delete(f.ctx, seg.ID); err != nil {
+			t.Fatal(err)
+		}
+		f.checkParts(t, seg.ID, "", "ann cara dan", 0)
+		if n := f.c.SegmentMembership.Query().Where(segmentmembership.SegmentID(seg.ID)).CountX(f.ctx); n != 0 {
+			t.Fatalf("%d memberships left", n)
+		}
 	})
 }
 

@@ -309,17 +309,30 @@ func (s *Service) Update(ctx context.Context, id uuid.UUID, in UpdateInput) (*en
 	return seg, nil
 }
 
-// Delete removes a segment with its memberships.
+// Delete removes a segment with its memberships, and produces their leaving
+// as membership events, so consumers that mirror the membership (the
+// Messaging sync) drop them too.
 func (s *Service) Delete(ctx context.Context, id uuid.UUID) error {
-	return s.withTx(ctx, func(tx *ent.Tx) error {
+	var ch Change
+	var tenant uuid.UUID
+	err := s.withTx(ctx, func(tx *ent.Tx) error {
 		if _, err := s.get(ctx, tx, id); err != nil {
 			return err
 		}
-		if _, err := tx.SegmentMembership.Delete().Where(segmentmembership.SegmentID(id)).Exec(ctx); err != nil {
+		seg, err := s.lock(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		tenant = seg.TenantID
+		if ch, err = s.removeAll(ctx, tx, seg, s.now()); err != nil {
 			return err
 		}
 		return tx.Segment.DeleteOneID(id).Exec(ctx)
 	})
+	if err == nil {
+		s.announce(ctx, tenant, ch)
+	}
+	return err
 }
 
 func (s *Service) get(ctx context.Context, tx *ent.Tx, id uuid.UUID) (*ent.Segment, error) {
