@@ -19,10 +19,7 @@ import (
 // row, with another tenant's setting sees only that tenant's rows, and a row
 // cannot be written into another tenant.
 func TestRowLevelSecurity(t *testing.T) {
-	if !testenv.Required() && testenvPostgresURL() == "" {
-		t.Skip("RAPPORT_TEST_DATABASE_URL not set")
-	}
-	tg := testenv.Postgres(t)
+	tg := testenv.PostgresOnly(t)
 	ctx := context.Background()
 	db, err := database.OpenPostgres(ctx, tg.DatabaseURL)
 	if err != nil {
@@ -102,10 +99,7 @@ func TestRowLevelSecurity(t *testing.T) {
 // marks LIKE and split_part leakproof, or row-level security would make
 // them read every profile of the tenant or of the last name.
 func TestIndexedConditionsUnderRLS(t *testing.T) {
-	if !testenv.Required() && testenvPostgresURL() == "" {
-		t.Skip("RAPPORT_TEST_DATABASE_URL not set")
-	}
-	tg := testenv.Postgres(t)
+	tg := testenv.PostgresOnly(t)
 	ctx := context.Background()
 	raw, err := sql.Open("postgres", tg.DatabaseURL)
 	if err != nil {
@@ -193,10 +187,7 @@ func explain(t *testing.T, tx *sql.Tx, q string, args ...any) string {
 // has the first form (tenant_id::text = current_setting(...)) gets the
 // current one when its owner migrates.
 func TestFirstPolicyFormReplaced(t *testing.T) {
-	if !testenv.Required() && testenvPostgresURL() == "" {
-		t.Skip("RAPPORT_TEST_DATABASE_URL not set")
-	}
-	tg := testenv.Postgres(t)
+	tg := testenv.PostgresOnly(t)
 	ctx := context.Background()
 	owner, err := database.OpenPostgres(ctx, tg.AdminURL)
 	if err != nil {

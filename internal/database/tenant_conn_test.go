@@ -23,10 +23,7 @@ import (
 // set_config round trip must be skipped exactly when the connection already
 // holds the tenant.
 func TestTenantSwitchOnOneConnection(t *testing.T) {
-	if !testenv.Required() && testenvPostgresURL() == "" {
-		t.Skip("RAPPORT_TEST_DATABASE_URL not set")
-	}
-	tg := testenv.Postgres(t)
+	tg := testenv.PostgresOnly(t)
 	ctx := context.Background()
 	var drv dialect.Driver
 	db, err := database.OpenPostgres(ctx, tg.DatabaseURL, database.WithDriverWrapper(func(d dialect.Driver) dialect.Driver {
@@ -149,10 +146,7 @@ func TestTenantSwitchOnOneConnection(t *testing.T) {
 // prepared statements cached on the connection, so a repeated lookup is
 // planned once, and the cached statements keep answering per tenant.
 func TestStatementsArePreparedOncePerConnection(t *testing.T) {
-	if !testenv.Required() && testenvPostgresURL() == "" {
-		t.Skip("RAPPORT_TEST_DATABASE_URL not set")
-	}
-	tg := testenv.Postgres(t)
+	tg := testenv.PostgresOnly(t)
 	ctx := context.Background()
 	db, err := database.OpenPostgres(ctx, tg.DatabaseURL)
 	if err != nil {

@@ -2,7 +2,6 @@ package ingest
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"slices"
 	"strings"
@@ -23,7 +22,7 @@ import (
 // statistics think empty, as a new club's first import or events find it
 // until the next ANALYZE.
 func TestBatchPlansIgnoreStaleStatistics(t *testing.T) {
-	tg := testenv.Postgres(t)
+	tg := testenv.PostgresOnly(t)
 	db := testenv.Open(t, tg)
 	ctx := context.Background()
 	old, err := organization.Ensure(ctx, db.Client, "old-club", "Old Club")
@@ -34,19 +33,7 @@ func TestBatchPlansIgnoreStaleStatistics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	owner, err := sql.Open("postgres", tg.AdminURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer owner.Close()
-	if _, err := owner.ExecContext(ctx, `INSERT INTO customer_profiles (id, tenant_id, created_at, updated_at, external_ids, status, lifecycle_stage, lifetime_value, activity_count_30d, booking_count_30d, email_opt_in, sms_opt_in, push_opt_in, whatsapp_opt_in, search_text)
-		SELECT gen_random_uuid(), $1, now(), now(), '{}', 'ACTIVE', 'PROSPECT', 0, 0, 0, false, false, false, false, 'member ' || i
-		FROM generate_series(1, 20000) AS i`, old.ID); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := owner.ExecContext(ctx, "ANALYZE customer_profiles"); err != nil {
-		t.Fatal(err)
-	}
+	testenv.EstablishedOrganization(t, tg, old.ID, 20000)
 	tctx := tenancy.WithTenant(ctx, club.ID)
 	builders := make([]*ent.CustomerProfileCreate, 2000)
 	for i := range builders {

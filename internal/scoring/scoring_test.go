@@ -2,7 +2,6 @@ package scoring_test
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -741,25 +740,13 @@ func TestChunks(t *testing.T) {
 // as a constant, PostgreSQL walked all of the organization's profiles by a
 // tenant index and re-aggregated the timeline for each of them.
 func TestIncrementalPlanIgnoresStaleStatistics(t *testing.T) {
-	tg := testenv.Postgres(t)
+	tg := testenv.PostgresOnly(t)
 	db := testenv.Open(t, tg)
 	ctx := context.Background()
 	old := org(t, db.Client, "old-club")
 	club := org(t, db.Client, "new-club")
-	owner, err := sql.Open("postgres", tg.AdminURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer owner.Close()
 	// An established organization, analyzed; then the new one's profiles.
-	if _, err := owner.ExecContext(ctx, `INSERT INTO customer_profiles (id, tenant_id, created_at, updated_at, external_ids, status, lifecycle_stage, lifetime_value, activity_count_30d, booking_count_30d, email_opt_in, sms_opt_in, push_opt_in, whatsapp_opt_in, search_text)
-		SELECT gen_random_uuid(), $1, now(), now(), '{}', 'ACTIVE', 'PROSPECT', 0, 0, 0, false, false, false, false, 'member ' || i
-		FROM generate_series(1, 20000) AS i`, old); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := owner.ExecContext(ctx, "ANALYZE customer_profiles, activities"); err != nil {
-		t.Fatal(err)
-	}
+	testenv.EstablishedOrganization(t, tg, old, 20000)
 	tctx := tenancy.WithTenant(ctx, club)
 	builders := make([]*ent.CustomerProfileCreate, 2000)
 	for i := range builders {

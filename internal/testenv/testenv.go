@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	_ "github.com/lib/pq" // PostgreSQL driver
 	"github.com/redis/go-redis/v9"
 
@@ -71,6 +72,16 @@ func randomSuffix() string {
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
+}
+
+// PostgresOnly is Postgres for a test that only means something on
+// PostgreSQL: it skips when PostgreSQL is neither configured nor required.
+func PostgresOnly(t testing.TB) Target {
+	t.Helper()
+	if !Required() && os.Getenv("RAPPORT_TEST_DATABASE_URL") == "" {
+		t.Skip("RAPPORT_TEST_DATABASE_URL not set")
+	}
+	return Postgres(t)
 }
 
 // Postgres creates a fresh database, migrated by its owner, and returns a
@@ -190,4 +201,25 @@ func Open(t testing.TB, tg Target) *database.DB {
 	}
 	db.Client.Use(audit.Hook())
 	return db
+}
+
+// EstablishedOrganization gives the organization n bare profiles, inserted
+// and analyzed by the database's owner, so the statistics know it as the
+// large tenant beside which a plan test adds a new one.
+func EstablishedOrganization(t testing.TB, tg Target, tenantID uuid.UUID, n int) {
+	t.Helper()
+	owner, err := sql.Open("postgres", tg.AdminURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer owner.Close()
+	ctx := context.Background()
+	if _, err := owner.ExecContext(ctx, `INSERT INTO customer_profiles (id, tenant_id, created_at, updated_at, external_ids, status, lifecycle_stage, lifetime_value, activity_count_30d, booking_count_30d, email_opt_in, sms_opt_in, push_opt_in, whatsapp_opt_in, search_text)
+		SELECT gen_random_uuid(), $1, now(), now(), '{}', 'ACTIVE', 'PROSPECT', 0, 0, 0, false, false, false, false, 'member ' || i
+		FROM generate_series(1, $2::int) AS i`, tenantID, n); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := owner.ExecContext(ctx, "ANALYZE customer_profiles, activities"); err != nil {
+		t.Fatal(err)
+	}
 }
