@@ -22,7 +22,8 @@ import (
 // organization is cheaper than following the profiles up 500 at a time.
 // Measured on 2 cores: a full score run costs ~31 µs per profile of the
 // organization (1M in 31 s; 99,000 just imported in 4.1 s), rounds of
-// 500 chosen profiles 100–400 µs per profile (the same 99,000: ~40 s).
+// 500 chosen profiles 100–480 µs per profile (175–240 ms a round for those
+// 99,000: about 40 s for all of them).
 const fullShare = 8
 
 // BulkFollowup collects the profiles a one-shot bulk write (rapport

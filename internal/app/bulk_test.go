@@ -38,21 +38,9 @@ func TestBulkFollowup(t *testing.T) {
 		}
 		ctx := audit.WithActor(tenancy.WithTenant(bg, org.ID), audit.Actor{ID: "staff-1", Type: "user"})
 		octx := audit.WithActor(tenancy.WithTenant(bg, other.ID), audit.Actor{ID: "staff-2", Type: "user"})
-		add := func(ctx context.Context, n int, tier string) []uuid.UUID {
-			builders := make([]*ent.CustomerProfileCreate, n)
-			for i := range builders {
-				builders[i] = db.Client.CustomerProfile.Create().SetMembershipTier(tier)
-			}
-			var ids []uuid.UUID
-			for start := 0; start < n; start += 500 {
-				for _, p := range db.Client.CustomerProfile.CreateBulk(builders[start:min(start+500, n)]...).SaveX(ctx) {
-					ids = append(ids, p.ID)
-				}
-			}
-			return ids
-		}
-		gold := add(ctx, 1200, "Gold")
-		others := add(octx, 3, "Gold")
+		asGold := func(i int, c *ent.CustomerProfileCreate) { c.SetMembershipTier("Gold") }
+		gold := testenv.CreateProfiles(t, ctx, db.Client, 1200, asGold)
+		others := testenv.CreateProfiles(t, octx, db.Client, 3, asGold)
 		seg, err := segment.NewService(db.Client, db.Dialect, nil).Create(ctx, segment.CreateInput{Name: "Gold",
 			Rules: []*schematype.Rule{{Field: "membershipTier", Operator: schematype.OpEq, Value: "Gold"}}})
 		if err != nil || seg.MemberCount != len(gold) {

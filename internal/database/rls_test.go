@@ -149,38 +149,16 @@ func TestIndexedConditionsUnderRLS(t *testing.T) {
 	if _, err := tx.ExecContext(ctx, "SET LOCAL enable_seqscan = off"); err != nil {
 		t.Fatal(err)
 	}
-	plan := explain(t, tx, "SELECT id FROM customer_profiles WHERE tenant_id = $1 AND search_text LIKE '%qzxvwjkqzxvwjk%'", tenant)
+	plan := testenv.Plan(t, ctx, tx, "SELECT id FROM customer_profiles WHERE tenant_id = $1 AND search_text LIKE '%qzxvwjkqzxvwjk%'", tenant)
 	// The duplicate check's probe: split_part must be part of the index
 	// condition, not a filter over every profile of the last name.
-	dup := explain(t, tx, "SELECT id FROM customer_profiles WHERE tenant_id = $1 AND last_name = 'Smith' AND split_part(email, '@', 2) = 'club.co.za'", tenant)
+	dup := testenv.Plan(t, ctx, tx, "SELECT id FROM customer_profiles WHERE tenant_id = $1 AND last_name = 'Smith' AND split_part(email, '@', 2) = 'club.co.za'", tenant)
 	if !strings.Contains(dup, "Index Cond: ((tenant_id = ") || !strings.Contains(dup, "split_part((email)::text") || strings.Contains(dup, "Filter: (split_part") {
 		t.Errorf("the duplicate check as the application role does not probe the name and domain index with the domain:\n%s", dup)
 	}
 	if !strings.Contains(plan, "customer_profiles_search_trgm") {
 		t.Fatalf("search as the application role does not use the trigram index:\n%s", plan)
 	}
-}
-
-// explain returns the plan PostgreSQL chooses for q in tx, one line each.
-func explain(t *testing.T, tx *sql.Tx, q string, args ...any) string {
-	t.Helper()
-	rows, err := tx.QueryContext(context.Background(), "EXPLAIN "+q, args...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var plan string
-	for rows.Next() {
-		var line string
-		if err := rows.Scan(&line); err != nil {
-			t.Fatal(err)
-		}
-		plan += line + "\n"
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return plan
 }
 
 // TestFirstPolicyFormReplaced checks the upgrade path: a table whose policy

@@ -84,25 +84,12 @@ func VerboseComponents(ctx context.Context, tx *ent.Tx, pg bool, tenant uuid.UUI
 	return out, rows.Err()
 }
 
-// ExplainIncremental returns PostgreSQL's plan, one line each, for the
-// statement that rescores ids.
-func ExplainIncremental(ctx context.Context, tx *ent.Tx, tenant uuid.UUID, now time.Time, ids []uuid.UUID) ([]string, error) {
+// IncrementalSQL returns the PostgreSQL statement, with its arguments, that
+// rescores ids.
+func IncrementalSQL(tenant uuid.UUID, now time.Time, ids []uuid.UUID) (string, []any, error) {
 	b, err := build(sqlDialect{pg: true}, plan{tenant: tenant, now: now, ltvReference: 100000, ids: ids})
 	if err != nil {
-		return nil, err
+		return "", nil, err
 	}
-	rows, err := tx.QueryContext(ctx, "EXPLAIN "+b.postgres(), b.args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var lines []string
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			return nil, err
-		}
-		lines = append(lines, s)
-	}
-	return lines, rows.Err()
+	return b.postgres(), b.args, nil
 }

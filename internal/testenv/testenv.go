@@ -12,6 +12,8 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -19,8 +21,10 @@ import (
 	_ "github.com/lib/pq" // PostgreSQL driver
 	"github.com/redis/go-redis/v9"
 
+	"github.com/rapportcrm/rapport/ent"
 	"github.com/rapportcrm/rapport/internal/audit"
 	"github.com/rapportcrm/rapport/internal/database"
+	"github.com/rapportcrm/rapport/internal/dbrow"
 )
 
 // AppRole is the ordinary (non-superuser) role the service connects as in
@@ -222,4 +226,56 @@ func EstablishedOrganization(t testing.TB, tg Target, tenantID uuid.UUID, n int)
 	if _, err := owner.ExecContext(ctx, "ANALYZE customer_profiles, activities"); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// CreateProfiles creates n profiles in the context's organization, 500 per
+// statement, each as set (which may be nil) shapes it, and returns their ids.
+func CreateProfiles(t testing.TB, ctx context.Context, client *ent.Client, n int, set func(i int, c *ent.CustomerProfileCreate)) []uuid.UUID {
+	t.Helper()
+	builders := make([]*ent.CustomerProfileCreate, n)
+	for i := range builders {
+		builders[i] = client.CustomerProfile.Create()
+		if set != nil {
+			set(i, builders[i])
+		}
+	}
+	ids := make([]uuid.UUID, 0, n)
+	for part := range slices.Chunk(builders, 500) {
+		saved, err := client.CustomerProfile.CreateBulk(part...).Save(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range saved {
+			ids = append(ids, p.ID)
+		}
+	}
+	return ids
+}
+
+// Plan returns PostgreSQL's plan for q, one line per plan line.
+func Plan(t testing.TB, ctx context.Context, db dbrow.Querier, q string, args ...any) string {
+	t.Helper()
+	rows, err := db.QueryContext(ctx, "EXPLAIN "+q, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan strings.Builder
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			t.Fatal(err)
+		}
+		plan.WriteString(line + "\n")
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return plan.String()
+}
+
+// ReadsByTenantIndex reports whether a plan walks an organization through
+// an index on its tenant, which a statement about chosen profiles must not.
+func ReadsByTenantIndex(plan string) bool {
+	return strings.Contains(plan, "Index Cond: (tenant_id") || strings.Contains(plan, "Index Cond: ((tenant_id")
 }
