@@ -760,4 +760,5 @@ func TestIncrementalPlanIgnoresStaleStatistics(t *testing.T) {
 	}
 	if plan := testenv.Plan(t, tctx, tx, q, args...); testenv.ReadsByTenantIndex(plan) {
 		t.Fatalf("the rescoring of 500 profiles reads the organization by its tenant index:\n%s", plan)
-	}}
+	}
+}
