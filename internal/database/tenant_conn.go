@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 
 	"github.com/lib/pq"
+
+	"github.com/rapportcrm/rapport/internal/sqlplan"
 )
 
 // The PostgreSQL pool is opened through tenantConnector, whose connections
@@ -152,10 +154,12 @@ func (c *tenantConn) dropStmt(query string, err error) bool {
 }
 
 // cacheable reports whether a statement should run prepared: one the
-// tenantDriver issued, with arguments; session commands and set_config (no
-// arguments) stay simple queries.
+// tenantDriver issued, with arguments, unless its caller asked for a plan
+// per execution (sqlplan); session commands and set_config (no arguments)
+// stay simple queries.
 func cacheable(ctx context.Context, query string, args []driver.NamedValue) bool {
-	return len(args) > 0 && isTrusted(ctx) && !hasPrefixFold(query, "SET ") && !hasPrefixFold(query, "RESET ")
+	return len(args) > 0 && isTrusted(ctx) && !sqlplan.IsPerExecution(ctx) &&
+		!hasPrefixFold(query, "SET ") && !hasPrefixFold(query, "RESET ")
 }
 
 var _ pqConn = (*tenantConn)(nil)

@@ -26,6 +26,7 @@ import (
 	"github.com/rapportcrm/rapport/ent/segmentmembership"
 	"github.com/rapportcrm/rapport/internal/apperr"
 	"github.com/rapportcrm/rapport/internal/audit"
+	"github.com/rapportcrm/rapport/internal/sqlplan"
 	"github.com/rapportcrm/rapport/internal/tenancy"
 )
 
@@ -521,6 +522,11 @@ func (s *Service) Preview(ctx context.Context, combinator st.Combinator, rules [
 	if err != nil {
 		return 0, nil, err
 	}
+	// Planned for the rules' values each time: the generic plan a cached
+	// statement falls back to cannot tell which condition is selective, and
+	// on 1,000,000 profiles it scanned by membership status (68% of them)
+	// instead of tier (23%), 830 ms against 350 ms.
+	ctx = sqlplan.PerExecution(ctx)
 	q := s.client.CustomerProfile.Query().Where(Predicate(r))
 	n, err := q.Clone().Count(ctx)
 	if err != nil {
