@@ -157,7 +157,7 @@ func importFile(ctx context.Context, db *database.DB, tenant, path string, progr
 	if err != nil {
 		return nil, fmt.Errorf("look up organization %q: %w", tenant, err)
 	}
-	follow := app.NewBulkFollowup(db.Client, db.Dialect)
+	follow := app.NewBulkFollowup(db.Client, db.Dialect, nil)
 	p := ingest.New(ingest.Config{Client: db.Client, Dialect: db.Dialect, Orgs: resolver, ProfilesChanged: follow.Add})
 	sum, err := importer.Run(ctx, p, r, importer.Options{
 		Tenant: org.Slug, SourceName: filepath.Base(path), System: importSystem,

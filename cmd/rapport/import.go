@@ -17,6 +17,7 @@ import (
 	"github.com/rapportcrm/rapport/internal/importer"
 	"github.com/rapportcrm/rapport/internal/ingest"
 	orgs "github.com/rapportcrm/rapport/internal/organization"
+	"github.com/rapportcrm/rapport/internal/segment"
 )
 
 // maxStderrRejects bounds the rejected rows listed on stderr without --rejects.
@@ -149,7 +150,18 @@ func cmdImport(ctx context.Context, args []string, getenv func(string) string, s
 	// segments re-decided once the rows are in, as the service does after
 	// each ingested batch: imported members carry scores and sit in their
 	// segments when the command returns, not after the next scheduled run.
-	follow := app.NewBulkFollowup(db.Client, db.Dialect)
+	// With Redis configured, the follow-up's segment changes also reach
+	// the live subscribers of the running service (segmentMembershipChanged).
+	var pub segment.Publisher
+	if url := getenv("RAPPORT_REDIS_URL"); url != "" {
+		hub, closeRedis, err := app.RedisPublisher(ctx, url)
+		if err != nil {
+			return fmt.Errorf("import: %w", err)
+		}
+		defer closeRedis()
+		pub = hub
+	}
+	follow := app.NewBulkFollowup(db.Client, db.Dialect, pub)
 	p := ingest.New(ingest.Config{Client: db.Client, Dialect: db.Dialect, Orgs: resolver, ProfilesChanged: follow.Add})
 	opts.Progress = stderr
 

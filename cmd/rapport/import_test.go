@@ -3,10 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/rapportcrm/rapport/ent/customerprofile"
 	"github.com/rapportcrm/rapport/ent/organization"
@@ -14,6 +18,7 @@ import (
 	"github.com/rapportcrm/rapport/ent/segmentmembership"
 	"github.com/rapportcrm/rapport/internal/audit"
 	"github.com/rapportcrm/rapport/internal/database"
+	"github.com/rapportcrm/rapport/internal/pubsub"
 	"github.com/rapportcrm/rapport/internal/segment"
 	"github.com/rapportcrm/rapport/internal/tenancy"
 	"github.com/rapportcrm/rapport/internal/testenv"
@@ -113,4 +118,67 @@ func TestImportCommand(t *testing.T) {
 			t.Error("a malformed --map was accepted")
 		}
 	})
+}
+
+// TestImportTellsLiveSubscribers: with Redis configured, the segment changes
+// of the import's follow-up reach the service's live subscribers (through
+// the replicas' Redis hub), not only the outbox.
+func TestImportTellsLiveSubscribers(t *testing.T) {
+	url, _ := testenv.Redis(t)
+	if url == "" {
+		t.Skip("RAPPORT_TEST_REDIS_URL not set")
+	}
+	tg := testenv.Targets(t)[0]
+	ctx := context.Background()
+	getenv := env(map[string]string{"RAPPORT_DATABASE_URL": tg.DatabaseURL, "RAPPORT_REDIS_URL": url,
+		"RAPPORT_JWT_SECRET": "anything-32-chars-long-0123456789"})
+	var out, errb bytes.Buffer
+	if err := run(ctx, []string{"token", "--data-dir", tg.DataDir, "--tenant", "live-links", "--role", "admin"}, getenv, &out, &errb); err != nil {
+		t.Fatalf("token: %v", err)
+	}
+	db, err := database.Open(ctx, tg.DatabaseURL, tg.DataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	org := db.Client.Organization.Query().Where(organization.Slug("live-links")).OnlyX(ctx)
+	tctx := audit.WithActor(tenancy.WithTenant(ctx, org.ID), audit.Actor{ID: "staff-1", Type: "user"})
+	vips, err := segment.NewService(db.Client, db.Dialect, nil).Create(tctx, segment.CreateInput{Name: "VIPs",
+		Rules: []*schematype.Rule{{Field: "tags", Operator: schematype.OpContains, Value: "vip"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(opts)
+	defer rdb.Close()
+	sub := rdb.Subscribe(ctx, pubsub.DefaultRedisPrefix+segment.Topic(org.ID, vips.ID))
+	defer sub.Close()
+	if _, err := sub.Receive(ctx); err != nil { // the subscription's confirmation
+		t.Fatal(err)
+	}
+
+	file := filepath.Join(t.TempDir(), "members.csv")
+	if err := os.WriteFile(file, []byte("E-mail,Tags\nann@links.golf,vip\nbob@links.golf,\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := run(ctx, []string{"import", "--data-dir", tg.DataDir, "--tenant", "live-links", file}, getenv, &out, &errb); err != nil {
+		t.Fatalf("import: %v\n%s", err, errb.String())
+	}
+	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	msg, err := sub.ReceiveMessage(rctx)
+	if err != nil {
+		t.Fatalf("no segment change published: %v", err)
+	}
+	var ch segment.LiveChange
+	if err := json.Unmarshal([]byte(msg.Payload), &ch); err != nil {
+		t.Fatal(err)
+	}
+	if ch.SegmentID != vips.ID || ch.AddedCount != 1 || ch.MemberCount != 1 {
+		t.Fatalf("change %+v, want one member added to %s", ch, vips.ID)
+	}
 }

@@ -6,12 +6,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"time"
 
 	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/rapportcrm/rapport/ent"
 	"github.com/rapportcrm/rapport/ent/scorerun"
 	"github.com/rapportcrm/rapport/internal/followup"
+	"github.com/rapportcrm/rapport/internal/pubsub"
 	"github.com/rapportcrm/rapport/internal/scoring"
 	"github.com/rapportcrm/rapport/internal/segment"
 	"github.com/rapportcrm/rapport/internal/tenancy"
@@ -47,9 +50,10 @@ type BulkResult struct {
 }
 
 // NewBulkFollowup returns a follow-up over the database's client. Segment
-// changes go to the outbox (relayed by the service) but to no live hub.
-func NewBulkFollowup(client *ent.Client, dialect string) *BulkFollowup {
-	b := &BulkFollowup{client: client, scores: scoring.NewService(client, dialect), segments: segment.NewService(client, dialect, nil)}
+// changes go to the outbox (relayed by the service) and, when pub is not
+// nil, to live subscribers through it (the service replicas' Redis hub).
+func NewBulkFollowup(client *ent.Client, dialect string, pub segment.Publisher) *BulkFollowup {
+	b := &BulkFollowup{client: client, scores: scoring.NewService(client, dialect), segments: segment.NewService(client, dialect, pub)}
 	// Failures are returned by Run; the queue need not log them too.
 	b.queue = followup.New(slog.New(slog.NewTextHandler(io.Discard, nil)), 0, FollowupBatch, FollowupHandlers(b.scores, b.segments)...)
 	return b
@@ -94,4 +98,28 @@ func (b *BulkFollowup) Run(ctx context.Context) (BulkResult, error) {
 		errs = append(errs, err)
 	}
 	return res, errors.Join(errs...)
+}
+
+// RedisPublisher connects to Redis at url and returns a publisher to the
+// service replicas' live subscribers, for one-shot commands, and the
+// function that closes it.
+func RedisPublisher(ctx context.Context, url string) (*pubsub.RedisHub, func() error, error) {
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		return nil, nil, fmt.Errorf("parse RAPPORT_REDIS_URL: %w", err)
+	}
+	client := redis.NewClient(opts)
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := client.Ping(pctx).Err(); err != nil {
+		client.Close()
+		return nil, nil, fmt.Errorf("connect to redis: %w", err)
+	}
+	// Publishing only: the hub's Run (which subscribes) is never started.
+	hub, err := pubsub.NewRedisHub(pubsub.RedisHubOptions{Client: client, Prefix: pubsub.DefaultRedisPrefix})
+	if err != nil {
+		client.Close()
+		return nil, nil, err
+	}
+	return hub, client.Close, nil
 }

@@ -56,7 +56,7 @@ func TestBulkFollowup(t *testing.T) {
 		// 3 of 1,200 profiles become Silver: followed up round by round.
 		few := gold[:3]
 		db.Client.CustomerProfile.Update().Where(customerprofile.IDIn(few...)).SetMembershipTier("Silver").ExecX(ctx)
-		b := app.NewBulkFollowup(db.Client, db.Dialect)
+		b := app.NewBulkFollowup(db.Client, db.Dialect, nil)
 		b.Add(org.ID, few)
 		res, err := b.Run(bg)
 		if err != nil || res.Profiles != 3 || res.FullRuns != 0 {
