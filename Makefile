@@ -24,8 +24,9 @@ migration:
 test:
 	$(GO) test -count=1 -timeout 30m ./...
 
-## bench: seed 1,000,000 profiles on PostgreSQL and measure the API (see README)
+## bench: Go micro-benchmarks, then seed 1,000,000 profiles on PostgreSQL and measure the API (see README)
 bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./internal/...
 	$(GO) run ./bench
 
 ## lint: formatting and vet

@@ -52,8 +52,9 @@ func invalid(field, format string, args ...any) *Error {
 // caller can record the rejection against its source, id and tenant.
 func Decode(raw []byte) (*Envelope, Payload, error) {
 	var env Envelope
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	if err := dec.Decode(&env); err != nil {
+	// Unmarshal, not a Decoder: it refuses anything after the envelope,
+	// and scans the entry once where a Decoder scans it twice.
+	if err := json.Unmarshal(raw, &env); err != nil {
 		return nil, nil, invalid("", "not a JSON event envelope: %v", err)
 	}
 	env.ID = strings.TrimSpace(env.ID)
