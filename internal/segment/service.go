@@ -523,9 +523,9 @@ func (s *Service) Preview(ctx context.Context, combinator st.Combinator, rules [
 		return 0, nil, err
 	}
 	// Planned for the rules' values each time: the generic plan a cached
-	// statement falls back to cannot tell which condition is selective, and
-	// on 1,000,000 profiles it scanned by membership status (68% of them)
-	// instead of tier (23%), 830 ms against 350 ms.
+	// statement falls back to cannot tell which condition is selective. On
+	// 1,000,000 profiles, counting the suspended Gold members (2,339) took
+	// 190 ms with it against 40 ms with a plan for the values.
 	ctx = sqlplan.PerExecution(ctx)
 	q := s.client.CustomerProfile.Query().Where(Predicate(r))
 	n, err := q.Clone().Count(ctx)
