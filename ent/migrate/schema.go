@@ -223,9 +223,9 @@ var (
 				Columns: []*schema.Column{CustomerProfilesColumns[1], CustomerProfilesColumns[33]},
 			},
 			{
-				Name:    "customerprofile_tenant_id_membership_tier",
+				Name:    "customerprofile_tenant_id_membership_tier_membership_status_id",
 				Unique:  false,
-				Columns: []*schema.Column{CustomerProfilesColumns[1], CustomerProfilesColumns[32]},
+				Columns: []*schema.Column{CustomerProfilesColumns[1], CustomerProfilesColumns[32], CustomerProfilesColumns[33], CustomerProfilesColumns[0]},
 			},
 		},
 	}

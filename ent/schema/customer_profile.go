@@ -150,9 +150,14 @@ func (CustomerProfile) Indexes() []ent.Index {
 		index.Fields("tenant_id", "last_name", "id"),
 		index.Fields("tenant_id", "created_at", "id"),
 		index.Fields("tenant_id", "membership_status"),
-		// Tier is what segments and campaigns filter on most; it changes
-		// rarely, so the index costs ingestion nothing.
-		index.Fields("tenant_id", "membership_tier"),
+		// Tier and status are what segments and campaigns filter on most;
+		// they change rarely, so the index costs ingestion nothing (updates
+		// stay HOT). With status and the id in it, a rule on tier and status
+		// is answered from the index alone on pages the visibility map marks
+		// all-visible: on 1,000,000 profiles, the ~58,000 active Corporate
+		// members filled a segment in 317 ms instead of 767 ms and a no-op
+		// refresh took 65 ms instead of 308 ms.
+		index.Fields("tenant_id", "membership_tier", "membership_status", "id"),
 		// Deliberately no index on last_activity_at or the other activity
 		// metrics: every ingested event updates them, and an index on a
 		// changed column forbids PostgreSQL's HOT updates (measured: ingestion
