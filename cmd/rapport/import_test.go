@@ -10,8 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/rapportcrm/rapport/ent"
 	"github.com/rapportcrm/rapport/ent/customerprofile"
 	"github.com/rapportcrm/rapport/ent/organization"
 	"github.com/rapportcrm/rapport/ent/schematype"
@@ -43,23 +45,10 @@ func TestImportCommand(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), `no organization "nowhere"`) {
 			t.Fatalf("unknown tenant: %v", err)
 		}
-		if err := run(ctx, []string{"token", "--data-dir", dir, "--tenant", "pinehurst", "--role", "admin"}, getenv, &out, &errb); err != nil {
-			t.Fatalf("token: %v", err)
-		}
 		// A dynamic segment that exists before the import: the rows it
 		// matches are members when the command returns.
-		db, err := database.Open(ctx, tg.DatabaseURL, dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer db.Close()
-		org := db.Client.Organization.Query().Where(organization.Slug("pinehurst")).OnlyX(ctx)
-		tctx := audit.WithActor(tenancy.WithTenant(ctx, org.ID), audit.Actor{ID: "staff-1", Type: "user"})
-		vips, err := segment.NewService(db.Client, db.Dialect, nil).Create(tctx, segment.CreateInput{Name: "VIPs",
-			Rules: []*schematype.Rule{{Field: "tags", Operator: schematype.OpContains, Value: "vip"}}})
-		if err != nil || vips.MemberCount != 0 {
-			t.Fatalf("segment: %v (%d members)", err, vips.MemberCount)
-		}
+		db, org, vips := vipSegment(t, tg, getenv, "pinehurst")
+		tctx := audit.WithActor(tenancy.WithTenant(ctx, org), audit.Actor{ID: "staff-1", Type: "user"})
 		err = run(ctx, []string{"import", "--data-dir", dir, "--tenant", "pinehurst", "--system", "MCA v1 ZA", "--id-column", "member no",
 			"--external-id-kind", "mcaV1ZaId", "--map", "Name=displayName", file, "--workers", "2", "--occurred-at", "2024-06-30"}, getenv, &out, &errb)
 		if err != nil {
@@ -132,22 +121,7 @@ func TestImportTellsLiveSubscribers(t *testing.T) {
 	ctx := context.Background()
 	getenv := env(map[string]string{"RAPPORT_DATABASE_URL": tg.DatabaseURL, "RAPPORT_REDIS_URL": url,
 		"RAPPORT_JWT_SECRET": "anything-32-chars-long-0123456789"})
-	var out, errb bytes.Buffer
-	if err := run(ctx, []string{"token", "--data-dir", tg.DataDir, "--tenant", "live-links", "--role", "admin"}, getenv, &out, &errb); err != nil {
-		t.Fatalf("token: %v", err)
-	}
-	db, err := database.Open(ctx, tg.DatabaseURL, tg.DataDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	org := db.Client.Organization.Query().Where(organization.Slug("live-links")).OnlyX(ctx)
-	tctx := audit.WithActor(tenancy.WithTenant(ctx, org.ID), audit.Actor{ID: "staff-1", Type: "user"})
-	vips, err := segment.NewService(db.Client, db.Dialect, nil).Create(tctx, segment.CreateInput{Name: "VIPs",
-		Rules: []*schematype.Rule{{Field: "tags", Operator: schematype.OpContains, Value: "vip"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, org, vips := vipSegment(t, tg, getenv, "live-links")
 
 	opts, err := redis.ParseURL(url)
 	if err != nil {
@@ -155,7 +129,7 @@ func TestImportTellsLiveSubscribers(t *testing.T) {
 	}
 	rdb := redis.NewClient(opts)
 	defer rdb.Close()
-	sub := rdb.Subscribe(ctx, pubsub.DefaultRedisPrefix+segment.Topic(org.ID, vips.ID))
+	sub := rdb.Subscribe(ctx, pubsub.DefaultRedisPrefix+segment.Topic(org, vips.ID))
 	defer sub.Close()
 	if _, err := sub.Receive(ctx); err != nil { // the subscription's confirmation
 		t.Fatal(err)
@@ -165,6 +139,7 @@ func TestImportTellsLiveSubscribers(t *testing.T) {
 	if err := os.WriteFile(file, []byte("E-mail,Tags\nann@links.golf,vip\nbob@links.golf,\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	var out, errb bytes.Buffer
 	if err := run(ctx, []string{"import", "--data-dir", tg.DataDir, "--tenant", "live-links", file}, getenv, &out, &errb); err != nil {
 		t.Fatalf("import: %v\n%s", err, errb.String())
 	}
@@ -181,4 +156,29 @@ func TestImportTellsLiveSubscribers(t *testing.T) {
 	if ch.SegmentID != vips.ID || ch.AddedCount != 1 || ch.MemberCount != 1 {
 		t.Fatalf("change %+v, want one member added to %s", ch, vips.ID)
 	}
+}
+
+// vipSegment creates the organization slug through the token command and,
+// in it, a dynamic segment of the profiles tagged vip (empty so far); it
+// returns the open database, the organization and the segment.
+func vipSegment(t *testing.T, tg testenv.Target, getenv func(string) string, slug string) (*database.DB, uuid.UUID, *ent.Segment) {
+	t.Helper()
+	ctx := context.Background()
+	var out, errb bytes.Buffer
+	if err := run(ctx, []string{"token", "--data-dir", tg.DataDir, "--tenant", slug, "--role", "admin"}, getenv, &out, &errb); err != nil {
+		t.Fatalf("token: %v", err)
+	}
+	db, err := database.Open(ctx, tg.DatabaseURL, tg.DataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	org := db.Client.Organization.Query().Where(organization.Slug(slug)).OnlyX(ctx)
+	tctx := audit.WithActor(tenancy.WithTenant(ctx, org.ID), audit.Actor{ID: "staff-1", Type: "user"})
+	vips, err := segment.NewService(db.Client, db.Dialect, nil).Create(tctx, segment.CreateInput{Name: "VIPs",
+		Rules: []*schematype.Rule{{Field: "tags", Operator: schematype.OpContains, Value: "vip"}}})
+	if err != nil || vips.MemberCount != 0 {
+		t.Fatalf("segment: %v", err)
+	}
+	return db, org.ID, vips
 }

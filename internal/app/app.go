@@ -94,17 +94,9 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	}
 	db.Client.Use(audit.Hook())
 	if cfg.RedisURL != "" {
-		opts, err := redis.ParseURL(cfg.RedisURL)
-		if err != nil {
+		if a.Redis, err = connectRedis(ctx, cfg.RedisURL); err != nil {
 			db.Close()
-			return nil, fmt.Errorf("parse RAPPORT_REDIS_URL: %w", err)
-		}
-		a.Redis = redis.NewClient(opts)
-		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		defer cancel()
-		if err := a.Redis.Ping(pctx).Err(); err != nil {
-			a.Close(ctx)
-			return nil, fmt.Errorf("connect to redis: %w", err)
+			return nil, err
 		}
 	}
 	a.Broker = pubsub.NewBroker(32)

@@ -104,16 +104,9 @@ func (b *BulkFollowup) Run(ctx context.Context) (BulkResult, error) {
 // service replicas' live subscribers, for one-shot commands, and the
 // function that closes it.
 func RedisPublisher(ctx context.Context, url string) (*pubsub.RedisHub, func() error, error) {
-	opts, err := redis.ParseURL(url)
+	client, err := connectRedis(ctx, url)
 	if err != nil {
-		return nil, nil, fmt.Errorf("parse RAPPORT_REDIS_URL: %w", err)
-	}
-	client := redis.NewClient(opts)
-	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	if err := client.Ping(pctx).Err(); err != nil {
-		client.Close()
-		return nil, nil, fmt.Errorf("connect to redis: %w", err)
+		return nil, nil, err
 	}
 	// Publishing only: the hub's Run (which subscribes) is never started.
 	hub, err := pubsub.NewRedisHub(pubsub.RedisHubOptions{Client: client, Prefix: pubsub.DefaultRedisPrefix})
@@ -122,4 +115,21 @@ func RedisPublisher(ctx context.Context, url string) (*pubsub.RedisHub, func() e
 		return nil, nil, err
 	}
 	return hub, client.Close, nil
+}
+
+// connectRedis opens a client on RAPPORT_REDIS_URL and checks that Redis
+// answers.
+func connectRedis(ctx context.Context, url string) (*redis.Client, error) {
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		return nil, fmt.Errorf("parse RAPPORT_REDIS_URL: %w", err)
+	}
+	client := redis.NewClient(opts)
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := client.Ping(pctx).Err(); err != nil {
+		client.Close()
+		return nil, fmt.Errorf("connect to redis: %w", err)
+	}
+	return client, nil
 }
