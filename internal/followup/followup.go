@@ -28,6 +28,7 @@ type Queue struct {
 	handlers []Handler
 	delay    time.Duration
 	batch    int
+	burst    time.Duration
 	log      *slog.Logger
 
 	mu      sync.Mutex
@@ -44,7 +45,7 @@ func New(log *slog.Logger, delay time.Duration, batch int, handlers ...Handler) 
 	if log == nil {
 		log = slog.Default()
 	}
-	q := &Queue{handlers: handlers, delay: delay, batch: batch, log: log,
+	q := &Queue{handlers: handlers, delay: delay, batch: batch, burst: defaultBurst, log: log,
 		pending: map[uuid.UUID]map[uuid.UUID]struct{}{}, wake: make(chan struct{}, 1)}
 	q.idle = sync.NewCond(&q.mu)
 	return q
@@ -71,21 +72,24 @@ func (q *Queue) Add(tenantID uuid.UUID, ids ...uuid.UUID) {
 	}
 }
 
-// Run handles changes until ctx ends. After a round of work it rests at
-// least restFactor times as long as the round took: under a sustained burst
-// of changes (a backfill, peak ingestion) the follow-up takes at most a
-// share of the machine and coalesces more profiles per round, instead of
-// competing with the writers it follows; when changes are few, rounds are
-// short and so is the rest.
+// Run handles changes until ctx ends. The follow-up works on a budget: it
+// earns share seconds of work per second of wall time, up to burst, and a
+// round spends what it took. A round that overdraws the budget is followed
+// by a rest until it is paid back. Under a sustained burst of changes (a
+// backfill, peak ingestion) the follow-up so takes at most share of a
+// worker's time and coalesces more profiles per round, instead of competing
+// with the writers it follows; after a quiet spell one slow round (a cold
+// cache, a first measurement) does not hold back the next change's
+// follow-up, which real-time segment membership waits for.
 func (q *Queue) Run(ctx context.Context) error {
-	var notBefore time.Time
+	b := newBudget(share, q.burst, time.Now())
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-q.wake:
 		}
-		wait := max(q.delay, time.Until(notBefore))
+		wait := max(q.delay, b.rest(time.Now()))
 		select {
 		case <-ctx.Done():
 			return nil
@@ -93,14 +97,55 @@ func (q *Queue) Run(ctx context.Context) error {
 		}
 		start := time.Now()
 		_ = q.Flush(ctx) // logged; the scheduled recomputes catch up
-		end := time.Now()
-		notBefore = end.Add(restFactor * end.Sub(start))
+		b.spend(start, time.Now())
 	}
 }
 
-// restFactor bounds the follow-up to about a third of the time of one
-// worker under sustained load.
-const restFactor = 2
+// share bounds the follow-up to about a third of the time of one worker
+// under sustained load; burst is the work it may do at once after a quiet
+// spell beyond that share.
+const (
+	share        = 1.0 / 3
+	defaultBurst = time.Second
+)
+
+// budget is the follow-up's allowance of work time, a token bucket filled
+// at rate per second of wall time up to burst.
+type budget struct {
+	rate  float64
+	burst time.Duration
+	left  time.Duration // may be negative: overdrawn by the last round
+	at    time.Time     // when left was last brought up to date
+}
+
+func newBudget(rate float64, burst time.Duration, now time.Time) *budget {
+	return &budget{rate: rate, burst: burst, left: burst, at: now}
+}
+
+// earn credits the wall time since the last update.
+func (b *budget) earn(now time.Time) {
+	if now.After(b.at) {
+		b.left = min(b.burst, b.left+time.Duration(b.rate*float64(now.Sub(b.at))))
+		b.at = now
+	}
+}
+
+// rest is how long to wait at now before the budget is no longer overdrawn.
+func (b *budget) rest(now time.Time) time.Duration {
+	b.earn(now)
+	if b.left >= 0 {
+		return 0
+	}
+	return time.Duration(float64(-b.left) / b.rate)
+}
+
+// spend charges a round of work that ran from start to end (earning, as
+// any wall time does, while it ran).
+func (b *budget) spend(start, end time.Time) {
+	b.earn(start)
+	b.left -= end.Sub(start)
+	b.earn(end)
+}
 
 // Pending returns how many profiles wait for their follow-up.
 func (q *Queue) Pending() int {

@@ -11,9 +11,10 @@ import (
 	"github.com/google/uuid"
 )
 
-// TestRoundsRestInProportionToTheirLength checks that a slow round of work is
-// followed by a rest of restFactor times its length before the next one, and
-// that changes made meanwhile are handled together.
+// TestRoundsRestInProportionToTheirLength checks that, with no budget left,
+// a slow round of work is followed by a rest of twice its length (a third of
+// the time working) before the next one, and that changes made meanwhile are
+// handled together.
 func TestRoundsRestInProportionToTheirLength(t *testing.T) {
 	const work = 60 * time.Millisecond
 	var mu sync.Mutex
@@ -30,6 +31,7 @@ func TestRoundsRestInProportionToTheirLength(t *testing.T) {
 		mu.Unlock()
 		return nil
 	}})
+	q.burst = 0
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go q.Run(ctx)
@@ -65,11 +67,38 @@ func TestRoundsRestInProportionToTheirLength(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if gap, min := starts[1].Sub(ends[0]), restFactor*work; gap < min {
+	if gap, min := starts[1].Sub(ends[0]), 2*work - 5*time.Millisecond; gap < min {
 		t.Errorf("second round started %s after the first ended, want at least %s", gap, min)
 	}
 	if sizes[1] != 2 {
 		t.Errorf("second round handled %d profiles, want the 2 changed meanwhile", sizes[1])
+	}
+}
+
+// TestBudget checks the follow-up's allowance: a round after a quiet spell
+// runs at once, even a slow one; sustained work rests twice as long as it
+// worked; the allowance never grows beyond the burst.
+func TestBudget(t *testing.T) {
+	t0 := time.Unix(1_000_000, 0)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	b := newBudget(share, time.Second, t0)
+	// Idle for a minute: the allowance is the burst, not a minute's share.
+	if r := b.rest(at(60_000)); r != 0 {
+		t.Fatalf("rest after a quiet minute %s, want 0", r)
+	}
+	b.spend(at(60_000), at(60_700)) // a slow 700 ms round
+	if r := b.rest(at(60_700)); r != 0 {
+		t.Fatalf("rest after one slow round following a quiet spell %s, want 0", r)
+	}
+	// Rounds back to back overdraw it; then each rests twice its length.
+	start := 60_700
+	for range 3 {
+		start += int(b.rest(at(start)) / time.Millisecond)
+		b.spend(at(start), at(start+600))
+		start += 600
+	}
+	if r := b.rest(at(start)); r < 1190*time.Millisecond || r > 1210*time.Millisecond {
+		t.Fatalf("rest after sustained 600 ms rounds %s, want 1.2s", r)
 	}
 }
 
