@@ -67,7 +67,7 @@ func TestRoundsRestInProportionToTheirLength(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if gap, min := starts[1].Sub(ends[0]), 2*work - 5*time.Millisecond; gap < min {
+	if gap, min := starts[1].Sub(ends[0]), 2*work-5*time.Millisecond; gap < min {
 		t.Errorf("second round started %s after the first ended, want at least %s", gap, min)
 	}
 	if sizes[1] != 2 {
