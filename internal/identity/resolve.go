@@ -9,13 +9,13 @@ import (
 
 	"entgo.io/ent/dialect"
 	"github.com/google/uuid"
-	"github.com/lib/pq"
 
 	"github.com/rapportcrm/rapport/ent"
 	"github.com/rapportcrm/rapport/ent/duplicatecandidate"
 	"github.com/rapportcrm/rapport/ent/identityalias"
 	"github.com/rapportcrm/rapport/ent/predicate"
 	"github.com/rapportcrm/rapport/internal/apperr"
+	"github.com/rapportcrm/rapport/internal/pgarray"
 	"github.com/rapportcrm/rapport/internal/tenancy"
 )
 
@@ -53,7 +53,7 @@ func LookupOwners(ctx context.Context, c *ent.Client, dialectName string, keys [
 		rows, err := c.QueryContext(ctx, `SELECT k.kind, k.value, a.customer_id
 FROM unnest($2::text[], $3::text[]) AS k(kind, value)
 CROSS JOIN LATERAL (SELECT customer_id FROM identity_aliases
-  WHERE tenant_id = $1 AND kind = k.kind AND value = k.value LIMIT 1) AS a`, tid, pq.Array(kinds), pq.Array(values))
+  WHERE tenant_id = $1 AND kind = k.kind AND value = k.value LIMIT 1) AS a`, tid, pgarray.Text(kinds), pgarray.Text(values))
 		if err != nil {
 			return nil, err
 		}

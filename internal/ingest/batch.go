@@ -2,7 +2,6 @@ package ingest
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -11,7 +10,6 @@ import (
 
 	"entgo.io/ent/dialect"
 	"github.com/google/uuid"
-	"github.com/lib/pq"
 
 	"github.com/rapportcrm/rapport/ent"
 	"github.com/rapportcrm/rapport/ent/activity"
@@ -24,6 +22,7 @@ import (
 	"github.com/rapportcrm/rapport/internal/audit"
 	"github.com/rapportcrm/rapport/internal/event"
 	"github.com/rapportcrm/rapport/internal/identity"
+	"github.com/rapportcrm/rapport/internal/pgarray"
 	"github.com/rapportcrm/rapport/internal/tenancy"
 )
 
@@ -31,8 +30,11 @@ import (
 type postCommit struct {
 	tenantID   uuid.UUID
 	activities []*ent.Activity
-	changed    map[uuid.UUID]bool
-	outbox     bool
+	// metadata holds each activity's metadata as the insert encoded it
+	// (nil on SQLite, whose insert does not).
+	metadata [][]byte
+	changed  map[uuid.UUID]bool
+	outbox   bool
 }
 
 // metrics accumulates one profile's activity metrics from a batch.
@@ -71,6 +73,7 @@ type batch struct {
 	metrics   map[uuid.UUID]*metrics
 	cands     map[[2]uuid.UUID]*ent.DuplicateCandidateCreate
 	acts      []*ent.Activity
+	actMeta   [][]byte // acts' metadata encoded by the PostgreSQL insert
 	logs      []*ent.SyncLog
 	results   map[int]Result
 	touched   map[uuid.UUID]bool
@@ -155,7 +158,7 @@ func (b *batch) run(ctx context.Context, items []*item) (*postCommit, error) {
 	for id := range b.created {
 		changed[id] = true
 	}
-	post := &postCommit{tenantID: b.tenantID, changed: changed, outbox: len(b.created) > 0, activities: b.acts}
+	post := &postCommit{tenantID: b.tenantID, changed: changed, outbox: len(b.created) > 0, activities: b.acts, metadata: b.actMeta}
 	return post, nil
 }
 
@@ -177,7 +180,7 @@ func (b *batch) dropDuplicates(ctx context.Context, items []*item) ([]*item, err
 FROM unnest(array_fill($1::uuid, ARRAY[cardinality($2::text[])]), $2::text[], $3::text[]) AS k(tenant_id, source, event_id)
 CROSS JOIN LATERAL (SELECT 1 FROM sync_logs s
   WHERE s.tenant_id = k.tenant_id AND s.source = k.source AND s.event_id = k.event_id LIMIT 1) AS seen`,
-			b.tenantID, pq.Array(sources), pq.Array(ids))
+			b.tenantID, pgarray.Text(sources), pgarray.Text(ids))
 		if err != nil {
 			return nil, fmt.Errorf("read sync log: %w", err)
 		}
@@ -578,17 +581,17 @@ func (b *batch) lockProfiles(ctx context.Context) (map[uuid.UUID]*ent.CustomerPr
 	}
 	existing := map[uuid.UUID]*ent.CustomerProfile{}
 	if pg {
-		lock := make([]string, 0, len(b.metrics)+len(need))
+		lock := make([]uuid.UUID, 0, len(b.metrics)+len(need))
 		for id := range b.metrics {
 			if _, isNew := b.created[id]; !isNew && !need[id] {
-				lock = append(lock, id.String())
+				lock = append(lock, id)
 			}
 		}
 		for id := range need {
-			lock = append(lock, id.String())
+			lock = append(lock, id)
 		}
 		if len(lock) > 0 {
-			rows, err := b.tx.QueryContext(ctx, lockSQL, b.tenantID, pq.Array(lock))
+			rows, err := b.tx.QueryContext(ctx, lockSQL, b.tenantID, pgarray.UUID(lock))
 			if err != nil {
 				return nil, fmt.Errorf("lock profiles: %w", err)
 			}
@@ -640,10 +643,4 @@ func insertChunks[T any](ctx context.Context, rows []T, size int, exec func(cont
 		}
 	}
 	return nil
-}
-
-// activitiesJSON is used by afterCommit to announce new entries.
-func activitiesJSON(a *ent.Activity) []byte {
-	b, _ := json.Marshal(a)
-	return b
 }

@@ -11,7 +11,8 @@ import (
 
 	"entgo.io/ent"
 	"github.com/google/uuid"
-	"github.com/lib/pq"
+
+	"github.com/rapportcrm/rapport/internal/pgarray"
 )
 
 // column describes one column of a bulk insert on PostgreSQL.
@@ -72,7 +73,7 @@ func pgBulkInsert(ctx context.Context, exec func(ctx context.Context, q string, 
 	}
 	for i, c := range cols {
 		n := len(args) + 1
-		args = append(args, pq.Array(arrays[i]))
+		args = append(args, pgarray.Text(arrays[i]))
 		alias := "c" + strconv.Itoa(i)
 		names = append(names, pqIdent(c.name))
 		params = append(params, fmt.Sprintf("$%d::text[]", n))
@@ -99,11 +100,7 @@ func pgBulkUpdate(ctx context.Context, exec func(ctx context.Context, q string, 
 	if len(muts) == 0 {
 		return nil
 	}
-	idText := make([]string, len(ids))
-	for i, id := range ids {
-		idText[i] = id.String()
-	}
-	args := []any{tenantID, pq.Array(idText)}
+	args := []any{tenantID, pgarray.UUID(ids)}
 	params := []string{"$2::uuid[]"}
 	aliases := []string{"id"}
 	var sets []string
@@ -118,7 +115,7 @@ func pgBulkUpdate(ctx context.Context, exec func(ctx context.Context, q string, 
 				vals[r] = s
 			}
 		}
-		args = append(args, pq.Array(vals))
+		args = append(args, pgarray.Text(vals))
 		alias := "c" + strconv.Itoa(i)
 		params = append(params, fmt.Sprintf("$%d::text[]", len(args)))
 		aliases = append(aliases, alias)

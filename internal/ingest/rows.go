@@ -6,9 +6,10 @@ import (
 	"time"
 
 	"entgo.io/ent/dialect"
-	"github.com/lib/pq"
+	"github.com/google/uuid"
 
 	"github.com/rapportcrm/rapport/ent"
+	"github.com/rapportcrm/rapport/internal/pgarray"
 )
 
 // The hot inserts of a batch (one activity and one sync log row per event)
@@ -36,17 +37,19 @@ func (b *batch) insertActivities(ctx context.Context) error {
 		})
 	}
 	n := len(b.acts)
-	ids, tenants, customers := make([]string, n), make([]string, n), make([]string, n)
+	ids, tenants, customers := make([]uuid.UUID, n), make([]uuid.UUID, n), make([]uuid.UUID, n)
 	types, cats, channels, titles, descs := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	metas, services, sources, occurred, created := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	b.actMeta = make([][]byte, n)
 	for i, a := range b.acts {
-		ids[i], tenants[i], customers[i] = a.ID.String(), a.TenantID.String(), a.CustomerID.String()
+		ids[i], tenants[i], customers[i] = a.ID, a.TenantID, a.CustomerID
 		types[i], cats[i], titles[i] = string(a.Type), string(a.Category), a.Title
 		channels[i], descs[i], sources[i] = deref(a.Channel), deref(a.Description), deref(a.SourceID)
 		m, err := json.Marshal(a.Metadata)
 		if err != nil {
 			return err
 		}
+		b.actMeta[i] = m
 		metas[i], services[i] = string(m), a.SourceService
 		occurred[i], created[i] = a.OccurredAt.UTC().Format(time.RFC3339Nano), a.CreatedAt.UTC().Format(time.RFC3339Nano)
 	}
@@ -58,9 +61,9 @@ FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text
   $9::text[], $10::text[], $11::text[], $12::timestamptz[], $13::timestamptz[])
   AS t(id, tenant_id, customer_id, type, category, channel, title, description, metadata, source_service,
   source_id, occurred_at, created_at)`,
-		pq.Array(ids), pq.Array(tenants), pq.Array(customers), pq.Array(types), pq.Array(cats), pq.Array(channels),
-		pq.Array(titles), pq.Array(descs), pq.Array(metas), pq.Array(services), pq.Array(sources),
-		pq.Array(occurred), pq.Array(created))
+		pgarray.UUID(ids), pgarray.UUID(tenants), pgarray.UUID(customers), pgarray.Text(types), pgarray.Text(cats),
+		pgarray.Text(channels), pgarray.Text(titles), pgarray.Text(descs), pgarray.Text(metas), pgarray.Text(services),
+		pgarray.Text(sources), pgarray.Text(occurred), pgarray.Text(created))
 	return err
 }
 
@@ -85,10 +88,11 @@ func (b *batch) insertSyncLogs(ctx context.Context) error {
 		})
 	}
 	n := len(b.logs)
-	ids, sources, events, types, statuses := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	ids := make([]uuid.UUID, n)
+	sources, events, types, statuses := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	reasons, customers, occurred, processed := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	for i, l := range b.logs {
-		ids[i], sources[i], events[i], types[i], statuses[i] = l.ID.String(), l.Source, l.EventID, l.EventType, string(l.Status)
+		ids[i], sources[i], events[i], types[i], statuses[i] = l.ID, l.Source, l.EventID, l.EventType, string(l.Status)
 		reasons[i] = deref(l.Reason)
 		if l.CustomerID != nil {
 			customers[i] = l.CustomerID.String()
@@ -104,7 +108,7 @@ SELECT id, $1::uuid, source, event_id, event_type, status, NULLIF(reason, ''), N
   NULLIF(occurred_at, '')::timestamptz, processed_at
 FROM unnest($2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
   $10::timestamptz[]) AS t(id, source, event_id, event_type, status, reason, customer_id, occurred_at, processed_at)`,
-		b.tenantID, pq.Array(ids), pq.Array(sources), pq.Array(events), pq.Array(types), pq.Array(statuses),
-		pq.Array(reasons), pq.Array(customers), pq.Array(occurred), pq.Array(processed))
+		b.tenantID, pgarray.UUID(ids), pgarray.Text(sources), pgarray.Text(events), pgarray.Text(types), pgarray.Text(statuses),
+		pgarray.Text(reasons), pgarray.Text(customers), pgarray.Text(occurred), pgarray.Text(processed))
 	return err
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/rapportcrm/rapport/internal/audit"
 	"github.com/rapportcrm/rapport/internal/event"
 	"github.com/rapportcrm/rapport/internal/identity"
+	"github.com/rapportcrm/rapport/internal/pgarray"
 	"github.com/rapportcrm/rapport/internal/pubsub"
 	"github.com/rapportcrm/rapport/internal/tenancy"
 	"github.com/rapportcrm/rapport/internal/timeline"
@@ -516,18 +517,17 @@ func (b *batch) updateMetrics(ctx context.Context, existing map[uuid.UUID]*ent.C
 		return nil
 	}
 	n := len(ids)
-	sids, lasts := make([]string, n), make([]string, n)
+	lasts := make([]string, n)
 	acts, books, ltvs := make([]int64, n), make([]int64, n), make([]int64, n)
 	for i, id := range ids {
 		m := b.metrics[id]
-		sids[i] = id.String()
 		if !m.last.IsZero() {
 			lasts[i] = m.last.UTC().Format(time.RFC3339Nano)
 		}
 		acts[i], books[i], ltvs[i] = int64(m.acts30), int64(m.books30), m.ltvCents
 	}
 	_, err := b.tx.ExecContext(ctx, metricsSQL,
-		b.now, b.tenantID, pq.Array(sids), pq.Array(lasts), pq.Array(acts), pq.Array(books), pq.Array(ltvs))
+		b.now, b.tenantID, pgarray.UUID(ids), pgarray.Text(lasts), pq.Array(acts), pq.Array(books), pq.Array(ltvs))
 	if err != nil {
 		return fmt.Errorf("update metrics: %w", err)
 	}
@@ -597,15 +597,11 @@ func (b *batch) sameNameAndDomain(ctx context.Context, pairs map[[2]string]bool)
 	for p := range pairs {
 		lasts, doms = append(lasts, p[0]), append(doms, p[1])
 	}
-	created := make([]string, len(b.createdIn))
-	for i, id := range b.createdIn {
-		created[i] = id.String()
-	}
 	rows, err := b.tx.QueryContext(ctx, `SELECT c.id, c.first_name, c.last_name, c.email
 FROM unnest($2::text[], $3::text[]) AS k(last_name, domain)
 CROSS JOIN LATERAL (SELECT id, first_name, last_name, email FROM customer_profiles
   WHERE tenant_id = $1 AND last_name = k.last_name AND split_part(email, '@', 2) = k.domain AND id <> ALL($4::uuid[])
-  LIMIT $5) AS c`, b.tenantID, pq.Array(lasts), pq.Array(doms), pq.Array(created), maxSameNameAndDomain)
+  LIMIT $5) AS c`, b.tenantID, pgarray.Text(lasts), pgarray.Text(doms), pgarray.UUID(b.createdIn), maxSameNameAndDomain)
 	if err != nil {
 		return nil, err
 	}
@@ -706,8 +702,17 @@ func (p *Pipeline) afterCommit(ctx context.Context, post *postCommit) {
 		return
 	}
 	msgs := make([]pubsub.Message, 0, len(post.activities)+len(post.changed))
-	for _, a := range post.activities {
-		msgs = append(msgs, pubsub.Message{Topic: TimelineTopic(post.tenantID, a.CustomerID), Body: activitiesJSON(a)})
+	for i, a := range post.activities {
+		var meta []byte
+		if i < len(post.metadata) {
+			meta = post.metadata[i]
+		}
+		body, err := timeline.Encode(a, meta)
+		if err != nil {
+			p.cfg.Logger.Warn("encode live update", "err", err)
+			continue
+		}
+		msgs = append(msgs, pubsub.Message{Topic: TimelineTopic(post.tenantID, a.CustomerID), Body: body})
 	}
 	for id := range post.changed {
 		msgs = append(msgs, pubsub.Message{Topic: pubsub.CustomerTopic(post.tenantID, id), Body: []byte(id.String())})

@@ -188,7 +188,7 @@ func (s *Service) announce(ctx context.Context, a *ent.Activity) {
 		return
 	}
 	tid, _ := tenancy.FromContext(ctx)
-	if b, err := json.Marshal(a); err == nil {
+	if b, err := Encode(a, nil); err == nil {
 		_ = s.publisher.Publish(ctx, Topic(tid, a.CustomerID), b)
 	}
 	// The profile changed too (last activity, counts): a publisher that
