@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -758,7 +759,13 @@ func TestIncrementalPlanIgnoresStaleStatistics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if plan := testenv.Plan(t, tctx, tx, q, args...); testenv.ReadsByTenantIndex(plan) {
+	plan := testenv.Plan(t, tctx, tx, q, args...)
+	if testenv.ReadsByTenantIndex(plan) {
 		t.Fatalf("the rescoring of 500 profiles reads the organization by its tenant index:\n%s", plan)
+	}
+	// Every score is computed before the update locks the first profile:
+	// the update reads its input through a sort, by id.
+	if !regexp.MustCompile(`Sort Key: \w+\.id,`).MatchString(plan) {
+		t.Fatalf("the rescoring's update does not read its input through a sort by id (it would lock profiles while still computing):\n%s", plan)
 	}
 }

@@ -499,12 +499,24 @@ func build(d sqlDialect, p plan) (*built, error) {
 	// A chunk's range, repeated for the updated table: otherwise PostgreSQL
 	// hash-joins f with a scan of the whole organization for every chunk.
 	target += between("p.id")
+	// An incremental run reads the profiles' activities by index, one
+	// profile after the other, and the update locked each profile as soon
+	// as its scores were out: the first ones stayed locked for the whole
+	// statement, and ingestion batches writing to them waited (on 1M
+	// profiles with about 200 activities each, 260 ms a statement). Sorted
+	// first (a sort reads all of its input before it returns a row), every
+	// score is computed before the first lock, and the profiles are locked
+	// in id order, as ingestion locks them.
+	source := "f"
+	if d.pg && p.ids != nil {
+		source = "(SELECT * FROM f ORDER BY f.id, f.health OFFSET 0) AS f"
+	}
 	update := `UPDATE customer_profiles AS p SET engagement_score = f.engagement, churn_risk_score = f.churn,
   health_score = f.health, health_band = ` + band + `,
   churn_risk_baseline = f.baseline, churn_risk_baseline_at = f.baseline_at, churn_risk_trend = ` + trend + `,
   score_components = ` + components + `,
   scores_computed_at = ` + now + `, updated_at = ` + now + `
-FROM f
+FROM ` + source + `
 WHERE p.id = f.id` + target + `
   AND (` + changed + `)`
 	return &built{
