@@ -72,33 +72,110 @@ func (q *Queue) Add(tenantID uuid.UUID, ids ...uuid.UUID) {
 	}
 }
 
-// Run handles changes until ctx ends. The follow-up works on a budget: it
-// earns share seconds of work per second of wall time, up to burst, and a
-// round spends what it took. A round that overdraws the budget is followed
-// by a rest until it is paid back. Under a sustained burst of changes (a
-// backfill, peak ingestion) the follow-up so takes at most share of a
-// worker's time and coalesces more profiles per round, instead of competing
-// with the writers it follows; after a quiet spell one slow round (a cold
-// cache, a first measurement) does not hold back the next change's
-// follow-up, which real-time segment membership waits for.
+// Run handles changes until ctx ends, one batch of one organization's
+// profiles per round. The follow-up works on a budget: it earns share
+// seconds of work per second of wall time, up to burst, and a round spends
+// what it took; a round that overdraws the budget is followed by a rest
+// until it is paid back. Under a sustained burst of changes (a backfill,
+// peak ingestion) the follow-up so takes at most share of a worker's time,
+// round by round, and profiles changed again while they wait are followed
+// up once, instead of competing with the writers it follows; after a quiet
+// spell one slow round (a cold cache, a first measurement) does not hold
+// back the next change's follow-up, which real-time segment membership
+// waits for.
 func (q *Queue) Run(ctx context.Context) error {
 	b := newBudget(share, q.burst, time.Now())
 	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-q.wake:
+		if q.Pending() == 0 {
+			// Idle: wait for a change, then a moment for the burst it
+			// starts to gather.
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-q.wake:
+			}
+			if !sleep(ctx, q.delay) {
+				return nil
+			}
 		}
-		wait := max(q.delay, b.rest(time.Now()))
-		select {
-		case <-ctx.Done():
+		if !sleep(ctx, b.rest(time.Now())) {
 			return nil
-		case <-time.After(wait):
 		}
 		start := time.Now()
-		_ = q.Flush(ctx) // logged; the scheduled recomputes catch up
+		_ = q.round(ctx) // logged; the scheduled recomputes catch up
 		b.spend(start, time.Now())
 	}
+}
+
+// sleep waits d, or less if ctx ends first (then it returns false).
+func sleep(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// round handles one batch of one organization's pending profiles.
+func (q *Queue) round(ctx context.Context) error {
+	q.mu.Lock()
+	for q.busy {
+		q.idle.Wait()
+	}
+	var (
+		tenantID uuid.UUID
+		ids      []uuid.UUID
+	)
+	for t, set := range q.pending {
+		tenantID = t
+		for id := range set {
+			if len(ids) == q.batch {
+				break
+			}
+			ids = append(ids, id)
+			delete(set, id)
+		}
+		if len(set) == 0 {
+			delete(q.pending, t)
+		}
+		break
+	}
+	if len(ids) == 0 {
+		q.mu.Unlock()
+		return nil
+	}
+	q.busy = true
+	q.mu.Unlock()
+	defer q.done()
+	return q.handle(ctx, tenantID, ids)
+}
+
+// done ends a round or flush and wakes a Flush waiting for it.
+func (q *Queue) done() {
+	q.mu.Lock()
+	q.busy = false
+	q.idle.Broadcast()
+	q.mu.Unlock()
+}
+
+// handle runs every handler on one batch; a failed step is logged and
+// returned, and the later steps still run.
+func (q *Queue) handle(ctx context.Context, tenantID uuid.UUID, ids []uuid.UUID) error {
+	var errs []error
+	for _, h := range q.handlers {
+		if err := h.Fn(ctx, tenantID, ids); err != nil && ctx.Err() == nil {
+			q.log.Warn("follow-up of changed profiles failed; the scheduled recompute will catch up",
+				"step", h.Name, "organization", tenantID, "profiles", len(ids), "err", err)
+			errs = append(errs, fmt.Errorf("%s of %d profiles: %w", h.Name, len(ids), err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // share bounds the follow-up to about a third of the time of one worker
@@ -175,10 +252,10 @@ func (q *Queue) Drop(tenantID uuid.UUID) {
 	q.mu.Unlock()
 }
 
-// Flush handles everything pending now (Run calls it; so do one-shot
-// commands such as an import, when their writes are done). A failed step
-// is logged and returned, and the other batches still run: the scheduled
-// recomputes catch up on what failed.
+// Flush handles everything pending now, batch after batch without rest:
+// for one-shot commands such as an import, when their writes are done. A
+// failed step is logged and returned, and the other batches still run: the
+// scheduled recomputes catch up on what failed.
 func (q *Queue) Flush(ctx context.Context) error {
 	q.mu.Lock()
 	for q.busy {
@@ -188,12 +265,7 @@ func (q *Queue) Flush(ctx context.Context) error {
 	q.pending = map[uuid.UUID]map[uuid.UUID]struct{}{}
 	q.busy = true
 	q.mu.Unlock()
-	defer func() {
-		q.mu.Lock()
-		q.busy = false
-		q.idle.Broadcast()
-		q.mu.Unlock()
-	}()
+	defer q.done()
 	var errs []error
 	for tenantID, set := range work {
 		ids := make([]uuid.UUID, 0, len(set))
@@ -202,12 +274,8 @@ func (q *Queue) Flush(ctx context.Context) error {
 		}
 		for len(ids) > 0 {
 			n := min(len(ids), q.batch)
-			for _, h := range q.handlers {
-				if err := h.Fn(ctx, tenantID, ids[:n]); err != nil && ctx.Err() == nil {
-					q.log.Warn("follow-up of changed profiles failed; the scheduled recompute will catch up",
-						"step", h.Name, "organization", tenantID, "profiles", n, "err", err)
-					errs = append(errs, fmt.Errorf("%s of %d profiles: %w", h.Name, n, err))
-				}
+			if err := q.handle(ctx, tenantID, ids[:n]); err != nil {
+				errs = append(errs, err)
 			}
 			ids = ids[n:]
 		}

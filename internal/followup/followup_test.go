@@ -3,6 +3,7 @@ package followup
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -72,6 +73,46 @@ func TestRoundsRestInProportionToTheirLength(t *testing.T) {
 	}
 	if sizes[1] != 2 {
 		t.Errorf("second round handled %d profiles, want the 2 changed meanwhile", sizes[1])
+	}
+}
+
+// TestRoundsTakeOneBatchEach checks that Run works through a backlog one
+// batch per round, so the budget paces it between batches, and that every
+// pending profile is handled once.
+func TestRoundsTakeOneBatchEach(t *testing.T) {
+	var mu sync.Mutex
+	var sizes []int
+	seen := map[uuid.UUID]int{}
+	q := New(nil, time.Millisecond, 2, Handler{Name: "count", Fn: func(_ context.Context, _ uuid.UUID, ids []uuid.UUID) error {
+		mu.Lock()
+		defer mu.Unlock()
+		sizes = append(sizes, len(ids))
+		for _, id := range ids {
+			seen[id]++
+		}
+		return nil
+	}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	tenant := uuid.New()
+	q.Add(tenant, uuid.New(), uuid.New(), uuid.New(), uuid.New(), uuid.New())
+	go q.Run(ctx)
+	deadline := time.Now().Add(5 * time.Second)
+	for q.Pending() > 0 || func() bool { mu.Lock(); defer mu.Unlock(); return len(seen) < 5 }() {
+		if time.Now().After(deadline) {
+			t.Fatal("the backlog was never worked off")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(sizes, []int{2, 2, 1}) {
+		t.Errorf("rounds of %v profiles, want 2, 2 and 1", sizes)
+	}
+	for id, n := range seen {
+		if n != 1 {
+			t.Errorf("profile %s handled %d times", id, n)
+		}
 	}
 }
 
