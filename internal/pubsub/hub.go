@@ -69,7 +69,7 @@ type RedisHubOptions struct {
 	// Broker delivers to this process's subscribers (default NewBroker(0)).
 	Broker *Broker
 	// Prefix of the Redis channels (default "rapport:ps:"); it must not
-	// contain glob characters, as it is subscribed to as Prefix+"*".
+	// contain glob characters.
 	Prefix string
 	// HealthCheck is how long the subscription may stay silent before it
 	// is pinged, and a ping may go unanswered before it reconnects
@@ -80,17 +80,36 @@ type RedisHubOptions struct {
 }
 
 // RedisHub fans messages out across replicas: Publish goes to Redis only,
-// and one pattern subscription per process feeds everything it hears into
-// the local Broker. A process therefore hears its own messages through
-// Redis too, exactly once, and subscribers on any replica see every
-// message. Like Redis pub/sub itself it is at most once: messages sent
-// while a replica is reconnecting are not replayed to it.
+// and each process subscribes, on one connection, to the channels of the
+// topics its own subscribers follow, feeding what it hears into the local
+// Broker. A process therefore hears its own messages through Redis too,
+// exactly once, and subscribers on any replica see every message of their
+// topic. A replica hears only the topics someone on it follows: ingestion
+// announces every new timeline entry, and with a pattern subscription to
+// all of them every replica would receive (and drop) the whole stream.
+// Like Redis pub/sub itself it is at most once: messages sent while a
+// replica is reconnecting are not replayed to it.
 type RedisHub struct {
 	o     RedisHubOptions
 	log   *slog.Logger
 	ready chan struct{}
 	once  sync.Once
+
+	mu sync.Mutex
+	// ps is the live subscription connection (nil while reconnecting).
+	ps *redis.PubSub
+	// topics are the topics subscribed to in Redis, each with a channel
+	// closed when Redis confirms the subscription.
+	topics map[string]chan struct{}
 }
+
+// controlChannel keeps the connection subscribed, and so in the mode that
+// receives messages, while no topic is followed; nothing publishes on it.
+const controlChannel = "_hub"
+
+// subscribeWait bounds how long Subscribe waits for Redis to confirm a new
+// topic's subscription (the connection may be down; Run resubscribes).
+const subscribeWait = 2 * time.Second
 
 // NewRedisHub checks the options; call Run to start receiving.
 func NewRedisHub(o RedisHubOptions) (*RedisHub, error) {
@@ -112,14 +131,15 @@ func NewRedisHub(o RedisHubOptions) (*RedisHub, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	return &RedisHub{o: o, log: o.Logger.With("component", "pubsub"), ready: make(chan struct{})}, nil
+	return &RedisHub{o: o, log: o.Logger.With("component", "pubsub"), ready: make(chan struct{}),
+		topics: map[string]chan struct{}{}}, nil
 }
 
 // Broker returns the local broker the hub delivers into.
 func (h *RedisHub) Broker() *Broker { return h.o.Broker }
 
-// Ready is closed once the first subscription to Redis is confirmed, so
-// callers (and tests) know messages published from then on reach them.
+// Ready is closed once the hub's first connection to Redis is confirmed;
+// from then on a Subscribe returns once its topic's subscription is.
 func (h *RedisHub) Ready() <-chan struct{} { return h.ready }
 
 // Publish sends msg to every replica's subscribers of topic, this one's
@@ -141,9 +161,54 @@ func (h *RedisHub) PublishMany(ctx context.Context, msgs []Message) error {
 	return err
 }
 
-// Subscribe subscribes to topic on the local broker, which Run feeds.
+// Subscribe subscribes to topic on the local broker, which Run feeds, and,
+// for the topic's first local subscriber, to its Redis channel; it returns
+// once Redis confirms that (or after subscribeWait). The returned function
+// ends the subscription, and the Redis one with the last local subscriber.
 func (h *RedisHub) Subscribe(topic string) (<-chan []byte, func()) {
-	return h.o.Broker.Subscribe(topic)
+	ch, cancel := h.o.Broker.Subscribe(topic)
+	h.mu.Lock()
+	confirmed, ok := h.topics[topic]
+	if !ok {
+		confirmed = make(chan struct{})
+		h.topics[topic] = confirmed
+		if h.ps != nil {
+			// A failed write breaks the connection; Run reconnects and
+			// subscribes again to every topic.
+			_ = h.ps.Subscribe(context.Background(), h.o.Prefix+topic)
+		}
+	}
+	h.mu.Unlock()
+	// Messages published from here on reach the subscriber once Redis has
+	// the subscription: wait for it, so a caller that subscribes, then
+	// causes an event, hears it.
+	t := time.NewTimer(subscribeWait)
+	select {
+	case <-confirmed:
+	case <-t.C:
+	}
+	t.Stop()
+	var once sync.Once
+	return ch, func() {
+		once.Do(func() {
+			cancel()
+			h.release(topic)
+		})
+	}
+}
+
+// release unsubscribes from topic in Redis when no local subscriber follows
+// it any more.
+func (h *RedisHub) release(topic string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, ok := h.topics[topic]; !ok || h.o.Broker.Subscribers(topic) > 0 {
+		return
+	}
+	delete(h.topics, topic)
+	if h.ps != nil {
+		_ = h.ps.Unsubscribe(context.Background(), h.o.Prefix+topic)
+	}
 }
 
 // CustomerChanged publishes that a profile changed (customer.Notifier); a
@@ -184,11 +249,35 @@ func (h *RedisHub) Run(ctx context.Context) error {
 // or goes quiet past a ping; healthy reports whether the subscription was
 // established at all, which resets the reconnect backoff.
 func (h *RedisHub) listen(ctx context.Context) (healthy bool, err error) {
-	ps := h.o.Client.PSubscribe(ctx, h.o.Prefix+"*")
+	ps := h.o.Client.Subscribe(ctx, h.o.Prefix+controlChannel)
 	defer ps.Close()
 	// Closing the subscription is what interrupts a blocked receive when
 	// ctx ends; go-redis only honours a context's deadline.
 	defer context.AfterFunc(ctx, func() { ps.Close() })()
+	h.mu.Lock()
+	h.ps = ps
+	// The topics followed before the connection (or while it was down),
+	// except those whose subscribers are all gone.
+	var channels []string
+	for topic := range h.topics {
+		if h.o.Broker.Subscribers(topic) == 0 {
+			delete(h.topics, topic)
+			continue
+		}
+		channels = append(channels, h.o.Prefix+topic)
+	}
+	if len(channels) > 0 {
+		err = ps.Subscribe(ctx, channels...)
+	}
+	h.mu.Unlock()
+	defer func() {
+		h.mu.Lock()
+		h.ps = nil
+		h.mu.Unlock()
+	}()
+	if err != nil {
+		return false, err
+	}
 	pinged := false
 	for {
 		v, err := ps.ReceiveTimeout(ctx, h.o.HealthCheck)
@@ -207,9 +296,24 @@ func (h *RedisHub) listen(ctx context.Context) (healthy bool, err error) {
 		pinged = false
 		switch m := v.(type) {
 		case *redis.Subscription:
-			healthy = true
-			h.once.Do(func() { close(h.ready) })
-			h.log.Debug("pubsub: subscribed", "pattern", m.Channel)
+			if m.Kind != "subscribe" {
+				continue
+			}
+			topic := strings.TrimPrefix(m.Channel, h.o.Prefix)
+			if topic == controlChannel {
+				healthy = true
+				h.once.Do(func() { close(h.ready) })
+				continue
+			}
+			h.mu.Lock()
+			if c, ok := h.topics[topic]; ok {
+				select {
+				case <-c:
+				default:
+					close(c)
+				}
+			}
+			h.mu.Unlock()
 		case *redis.Message:
 			h.o.Broker.Publish(strings.TrimPrefix(m.Channel, h.o.Prefix), []byte(m.Payload))
 		case *redis.Pong:

@@ -255,3 +255,56 @@ func TestLocalHubIsTheBroker(t *testing.T) {
 		t.Fatalf("got %q, %q", m1, m2)
 	}
 }
+
+// TestRedisHubFollowsOnlyItsTopics checks that a replica subscribes in
+// Redis to the topics its subscribers follow, and only while they do, and
+// that a message published as soon as Subscribe returns is heard: the
+// subscription is confirmed by then.
+func TestRedisHubFollowsOnlyItsTopics(t *testing.T) {
+	prefix := "test:ps:" + random() + ":"
+	a, ca := replica(t, prefix, "test-"+random(), 16)
+	b, _ := replica(t, prefix, "test-"+random(), 16)
+	ctx := context.Background()
+	numsub := func(topic string) int64 {
+		t.Helper()
+		res, err := ca.PubSubNumSub(ctx, prefix+topic).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res[prefix+topic]
+	}
+	if n := numsub("x"); n != 0 {
+		t.Fatalf("%d subscriptions to a topic nobody follows", n)
+	}
+	ch1, cancel1 := b.Subscribe("x")
+	ch2, cancel2 := b.Subscribe("x")
+	if err := a.Publish(ctx, "x", []byte("at once")); err != nil {
+		t.Fatal(err)
+	}
+	for _, ch := range []<-chan []byte{ch1, ch2} {
+		if m, ok := receive(t, ch, 2*time.Second); !ok || m != "at once" {
+			t.Fatalf("a message published as Subscribe returned: got %q, %v", m, ok)
+		}
+	}
+	if n := numsub("x"); n != 1 {
+		t.Fatalf("%d Redis subscriptions for two local subscribers of one replica, want 1", n)
+	}
+	if n := numsub("y"); n != 0 {
+		t.Fatalf("replica subscribed to a topic nobody follows: %d", n)
+	}
+	cancel1()
+	cancel1() // idempotent
+	if n := numsub("x"); n != 1 {
+		t.Fatalf("unsubscribed in Redis while a local subscriber remains (%d)", n)
+	}
+	cancel2()
+	// The unsubscribe is asynchronous on the connection; Redis applies it
+	// shortly.
+	deadline := time.Now().Add(2 * time.Second)
+	for numsub("x") != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("still subscribed in Redis after the last local subscriber left")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
