@@ -412,27 +412,37 @@ func seedProfiles(ctx context.Context, db *database.DB, orgID uuid.UUID, n int, 
 // versions and marks the pages all-visible again within minutes (the
 // nightly run changes far more than its 20% threshold), while here the
 // segment scenarios would read a million dead versions, and by the table
-// where the tier/status index answers alone (measured: a 1,000,000-member
-// fill 4.1 s after a vacuum, 6.3 s right after the recompute).
+// where the tier/status index answers alone (measured on 1,000,000
+// profiles, right after a recompute against after this vacuum: preview p50
+// 335 against 249 ms, the ~58,000-member fill 467 against 256 ms, a no-op
+// refresh 119 against 80 ms).
 func vacuumProfilesWithoutAutovacuum(ctx context.Context, dbURL string, stdout io.Writer) error {
 	db, err := sql.Open("postgres", dbURL)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
+	_, err = vacuumIfNoAutovacuum(ctx, db, "customer_profiles", "the profiles after the recompute", stdout)
+	return err
+}
+
+// vacuumIfNoAutovacuum runs VACUUM (ANALYZE) of tables ("" for the whole
+// database) when the server runs without autovacuum, prints how long it
+// took, and reports whether it ran.
+func vacuumIfNoAutovacuum(ctx context.Context, db *sql.DB, tables, what string, stdout io.Writer) (bool, error) {
 	var on string
 	if err := db.QueryRowContext(ctx, "SHOW autovacuum").Scan(&on); err != nil {
-		return fmt.Errorf("show autovacuum: %w", err)
+		return false, fmt.Errorf("show autovacuum: %w", err)
 	}
 	if on == "on" {
-		return nil
+		return false, nil
 	}
 	start := time.Now()
-	if _, err := db.ExecContext(ctx, "VACUUM (ANALYZE) customer_profiles"); err != nil {
-		return fmt.Errorf("vacuum analyze: %w", err)
+	if _, err := db.ExecContext(ctx, strings.TrimSpace("VACUUM (ANALYZE) "+tables)); err != nil {
+		return false, fmt.Errorf("vacuum analyze: %w", err)
 	}
-	fmt.Fprintf(stdout, "\nautovacuum is off: VACUUM (ANALYZE) of the profiles after the recompute took %s\n", time.Since(start).Round(time.Millisecond))
-	return nil
+	fmt.Fprintf(stdout, "autovacuum is off: VACUUM (ANALYZE) of %s took %s\n", what, time.Since(start).Round(time.Millisecond))
+	return true, nil
 }
 
 // vacuumWithoutAutovacuum vacuums and analyzes the database when the server
@@ -441,22 +451,14 @@ func vacuumProfilesWithoutAutovacuum(ctx context.Context, dbURL string, stdout i
 // production autovacuum clears and counts them, and without it each run
 // would measure against more garbage and older statistics than the last.
 func vacuumWithoutAutovacuum(ctx context.Context, db *sql.DB, stdout io.Writer) error {
-	var on string
-	if err := db.QueryRowContext(ctx, "SHOW autovacuum").Scan(&on); err != nil {
-		return fmt.Errorf("show autovacuum: %w", err)
+	ran, err := vacuumIfNoAutovacuum(ctx, db, "", "the database", stdout)
+	if err != nil || !ran {
+		return err
 	}
-	if on == "on" {
-		return nil
-	}
-	start := time.Now()
-	if _, err := db.ExecContext(ctx, "VACUUM (ANALYZE)"); err != nil {
-		return fmt.Errorf("vacuum analyze: %w", err)
-	}
-	fmt.Fprintf(stdout, "autovacuum is off: VACUUM (ANALYZE) of the database took %s\n", time.Since(start).Round(time.Millisecond))
 	// The vacuum dirties every page whose hint bits or visibility it sets:
 	// after a seed, nearly the whole database. A checkpoint writes them out
 	// now, so the measured phases do not share the disk with that write-back.
-	start = time.Now()
+	start := time.Now()
 	if _, err := db.ExecContext(ctx, "CHECKPOINT"); err != nil {
 		fmt.Fprintf(stdout, "CHECKPOINT failed (%v): the vacuum's pages are written back during the run\n", err)
 		return nil

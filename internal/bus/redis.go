@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/rapportcrm/rapport/internal/ctxtime"
 )
 
 // Stream, group and field names the service and its producers agree on.
@@ -188,7 +190,7 @@ func (c *RedisConsumer) fail(ctx context.Context, bo *backoff, what string, err 
 	}
 	d := bo.next()
 	c.log.Warn("bus: redis error, backing off", "op", what, "err", err, "retry_in", d)
-	sleep(ctx, d)
+	ctxtime.Sleep(ctx, d)
 }
 
 func isNoGroup(err error) bool { return err != nil && strings.HasPrefix(err.Error(), "NOGROUP") }

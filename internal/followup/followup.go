@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/rapportcrm/rapport/internal/ctxtime"
 )
 
 // Handler does follow-up work for changed profiles of one organization.
@@ -86,7 +88,7 @@ func (q *Queue) Add(tenantID uuid.UUID, ids ...uuid.UUID) {
 func (q *Queue) Run(ctx context.Context) error {
 	b := newBudget(share, q.burst, time.Now())
 	for {
-		if q.Pending() == 0 {
+		if !q.hasPending() {
 			// Idle: wait for a change, then a moment for the burst it
 			// starts to gather.
 			select {
@@ -94,31 +96,16 @@ func (q *Queue) Run(ctx context.Context) error {
 				return nil
 			case <-q.wake:
 			}
-			if !sleep(ctx, q.delay) {
+			if !ctxtime.Sleep(ctx, q.delay) {
 				return nil
 			}
 		}
-		if !sleep(ctx, b.rest(time.Now())) {
+		if !ctxtime.Sleep(ctx, b.rest(time.Now())) {
 			return nil
 		}
 		start := time.Now()
 		_ = q.round(ctx) // logged; the scheduled recomputes catch up
 		b.spend(start, time.Now())
-	}
-}
-
-// sleep waits d, or less if ctx ends first (then it returns false).
-func sleep(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
 	}
 }
 
@@ -222,6 +209,14 @@ func (b *budget) spend(start, end time.Time) {
 	b.earn(start)
 	b.left -= end.Sub(start)
 	b.earn(end)
+}
+
+// hasPending reports whether any profile waits; emptied organizations are
+// removed from pending, so it is a length check.
+func (q *Queue) hasPending() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.pending) > 0
 }
 
 // Pending returns how many profiles wait for their follow-up.

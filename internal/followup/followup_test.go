@@ -77,28 +77,36 @@ func TestRoundsRestInProportionToTheirLength(t *testing.T) {
 }
 
 // TestRoundsTakeOneBatchEach checks that Run works through a backlog one
-// batch per round, so the budget paces it between batches, and that every
-// pending profile is handled once.
+// batch per round and, with no budget left, rests between the batches of
+// one backlog (handling it all in one round would run them back to back),
+// handling every pending profile once.
 func TestRoundsTakeOneBatchEach(t *testing.T) {
+	const work = 30 * time.Millisecond
 	var mu sync.Mutex
 	var sizes []int
+	var starts, ends []time.Time
 	seen := map[uuid.UUID]int{}
 	q := New(nil, time.Millisecond, 2, Handler{Name: "count", Fn: func(_ context.Context, _ uuid.UUID, ids []uuid.UUID) error {
 		mu.Lock()
-		defer mu.Unlock()
+		starts = append(starts, time.Now())
 		sizes = append(sizes, len(ids))
 		for _, id := range ids {
 			seen[id]++
 		}
+		mu.Unlock()
+		time.Sleep(work)
+		mu.Lock()
+		ends = append(ends, time.Now())
+		mu.Unlock()
 		return nil
 	}})
+	q.burst = 0
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	tenant := uuid.New()
-	q.Add(tenant, uuid.New(), uuid.New(), uuid.New(), uuid.New(), uuid.New())
+	q.Add(uuid.New(), uuid.New(), uuid.New(), uuid.New(), uuid.New(), uuid.New())
 	go q.Run(ctx)
 	deadline := time.Now().Add(5 * time.Second)
-	for q.Pending() > 0 || func() bool { mu.Lock(); defer mu.Unlock(); return len(seen) < 5 }() {
+	for func() bool { mu.Lock(); defer mu.Unlock(); return len(ends) < 3 }() {
 		if time.Now().After(deadline) {
 			t.Fatal("the backlog was never worked off")
 		}
@@ -108,6 +116,11 @@ func TestRoundsTakeOneBatchEach(t *testing.T) {
 	defer mu.Unlock()
 	if !slices.Equal(sizes, []int{2, 2, 1}) {
 		t.Errorf("rounds of %v profiles, want 2, 2 and 1", sizes)
+	}
+	for i := 1; i < len(starts); i++ {
+		if gap, min := starts[i].Sub(ends[i-1]), 2*work-5*time.Millisecond; gap < min {
+			t.Errorf("batch %d started %s after the one before ended, want a rest of at least %s", i+1, gap, min)
+		}
 	}
 	for id, n := range seen {
 		if n != 1 {

@@ -10,6 +10,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/rapportcrm/rapport/internal/ctxtime"
 )
 
 // Hub is what GraphQL subscriptions and notifiers use: in-process in the
@@ -233,12 +235,8 @@ func (h *RedisHub) Run(ctx context.Context) error {
 			wait = 100 * time.Millisecond
 		}
 		h.log.Warn("pubsub: redis subscription lost, reconnecting", "err", err, "retry_in", wait)
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !ctxtime.Sleep(ctx, wait) {
 			return nil
-		case <-t.C:
 		}
 		wait = min(2*wait, 10*time.Second)
 	}
