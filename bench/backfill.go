@@ -159,6 +159,9 @@ func importFile(ctx context.Context, db *database.DB, tenant, path string, progr
 	}
 	follow := app.NewBulkFollowup(db.Client, db.Dialect, nil)
 	p := ingest.New(ingest.Config{Client: db.Client, Dialect: db.Dialect, Orgs: resolver, ProfilesChanged: follow.Add})
+	// As the command, which runs nothing else.
+	restoreGC := importer.TuneGC()
+	defer restoreGC()
 	sum, err := importer.Run(ctx, p, r, importer.Options{
 		Tenant: org.Slug, SourceName: filepath.Base(path), System: importSystem,
 		BatchSize: 1000, Workers: 4, ExpectedRows: n - 1, Progress: progress,

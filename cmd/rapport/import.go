@@ -165,6 +165,7 @@ func cmdImport(ctx context.Context, args []string, getenv func(string) string, s
 	p := ingest.New(ingest.Config{Client: db.Client, Dialect: db.Dialect, Orgs: resolver, ProfilesChanged: follow.Add})
 	opts.Progress = stderr
 
+	defer importer.TuneGC()()
 	sum, runErr := importer.Run(ctx, p, r, opts)
 	if sum == nil {
 		return runErr

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"strings"
 	"time"
 )
@@ -57,31 +58,9 @@ func Decode(raw []byte) (*Envelope, Payload, error) {
 	if err := json.Unmarshal(raw, &env); err != nil {
 		return nil, nil, invalid("", "not a JSON event envelope: %v", err)
 	}
-	env.ID = strings.TrimSpace(env.ID)
-	env.Source = strings.ToLower(strings.TrimSpace(env.Source))
-	env.Tenant = strings.TrimSpace(env.Tenant)
-	env.Type = strings.TrimSpace(env.Type)
-	switch {
-	case env.ID == "":
-		return &env, nil, invalid("id", "missing")
-	case len(env.ID) > 255:
-		return &env, nil, invalid("id", "longer than 255 characters")
-	case env.Source == "":
-		return &env, nil, invalid("source", "missing")
-	case env.Tenant == "":
-		return &env, nil, invalid("tenant", "missing")
-	case env.Type == "":
-		return &env, nil, invalid("type", "missing")
-	case env.OccurredAt.IsZero():
-		return &env, nil, invalid("occurredAt", "missing (RFC 3339 time expected)")
-	}
-	env.OccurredAt = env.OccurredAt.UTC()
-	spec, ok := types[env.Type]
-	if !ok {
-		return &env, nil, invalid("type", "unknown event type %q", env.Type)
-	}
-	if spec.source != "" && spec.source != env.Source {
-		return &env, nil, invalid("source", "%s events come from %s, not %q", env.Type, spec.source, env.Source)
+	spec, err := checkEnvelope(&env)
+	if err != nil {
+		return &env, nil, err
 	}
 	if len(bytes.TrimSpace(env.Data)) == 0 || string(bytes.TrimSpace(env.Data)) == "null" {
 		return &env, nil, invalid("data", "missing")
@@ -96,6 +75,57 @@ func Decode(raw []byte) (*Envelope, Payload, error) {
 		return &env, nil, err
 	}
 	return &env, p, nil
+}
+
+// Check normalizes and validates an envelope whose payload was built in Go
+// rather than read from JSON (env.Data is ignored), exactly as Decode does
+// once it has parsed them; a producer in the same process, the importer,
+// so skips encoding every event only for the pipeline to decode it again.
+func Check(env *Envelope, p Payload) error {
+	spec, err := checkEnvelope(env)
+	if err != nil {
+		return err
+	}
+	if p == nil || reflect.ValueOf(p).IsNil() {
+		return invalid("data", "missing")
+	}
+	if want := reflect.TypeOf(spec.new()); reflect.TypeOf(p) != want {
+		return invalid("data", "a %s payload is a %v, not a %T", env.Type, want, p)
+	}
+	return p.validate()
+}
+
+// checkEnvelope trims the envelope's fields, checks that each is present
+// and that the type is known and comes from its source, and returns the
+// type's spec.
+func checkEnvelope(env *Envelope) (typeSpec, error) {
+	env.ID = strings.TrimSpace(env.ID)
+	env.Source = strings.ToLower(strings.TrimSpace(env.Source))
+	env.Tenant = strings.TrimSpace(env.Tenant)
+	env.Type = strings.TrimSpace(env.Type)
+	switch {
+	case env.ID == "":
+		return typeSpec{}, invalid("id", "missing")
+	case len(env.ID) > 255:
+		return typeSpec{}, invalid("id", "longer than 255 characters")
+	case env.Source == "":
+		return typeSpec{}, invalid("source", "missing")
+	case env.Tenant == "":
+		return typeSpec{}, invalid("tenant", "missing")
+	case env.Type == "":
+		return typeSpec{}, invalid("type", "missing")
+	case env.OccurredAt.IsZero():
+		return typeSpec{}, invalid("occurredAt", "missing (RFC 3339 time expected)")
+	}
+	env.OccurredAt = env.OccurredAt.UTC()
+	spec, ok := types[env.Type]
+	if !ok {
+		return typeSpec{}, invalid("type", "unknown event type %q", env.Type)
+	}
+	if spec.source != "" && spec.source != env.Source {
+		return typeSpec{}, invalid("source", "%s events come from %s, not %q", env.Type, spec.source, env.Source)
+	}
+	return spec, nil
 }
 
 func cleanJSONError(err error) string {

@@ -7,7 +7,6 @@ package importer
 import (
 	"context"
 	"encoding/csv"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -31,9 +30,9 @@ const EventType = "profile.imported"
 // EventSource is the source of the events an import produces.
 const EventSource = "import"
 
-// Processor applies batches of raw event envelopes; *ingest.Pipeline is one.
+// Processor applies batches of events; *ingest.Pipeline is one.
 type Processor interface {
-	Process(ctx context.Context, raws [][]byte) []ingest.Result
+	ProcessEvents(ctx context.Context, events []ingest.Event) []ingest.Result
 }
 
 // Options configure one import run.
@@ -187,7 +186,7 @@ func (s *Summary) add(r RowResult) {
 type row struct {
 	line    int
 	id      string
-	raw     []byte
+	ev      ingest.Event
 	columns map[string]string
 	// keys are the row's identity keys (rowKeys).
 	keys []string
@@ -457,12 +456,9 @@ func feed(ctx context.Context, r Reader, m *mapper, opts Options, jobs chan<- jo
 			key = mp.hash
 		}
 		id := prefix + key
-		raw, err := envelope(id, opts, mp.data)
-		if err != nil {
-			rejected = append(rejected, RowResult{Line: rec.Line, ID: id, Status: ingest.Rejected, Reason: err.Error()})
-			continue
-		}
-		rw := row{line: rec.Line, id: id, raw: raw, columns: mp.columns, keys: rowKeys(mp.data.Identity)}
+		ev := ingest.Event{Envelope: event.Envelope{ID: id, Type: EventType, Source: EventSource, Tenant: opts.Tenant,
+			OccurredAt: opts.OccurredAt.UTC()}, Payload: mp.data}
+		rw := row{line: rec.Line, id: id, ev: ev, columns: mp.columns, keys: rowKeys(mp.data.Identity)}
 		if repeats(seen, rw.keys) {
 			held = append(held, rw)
 			continue
@@ -480,23 +476,14 @@ func feed(ctx context.Context, r Reader, m *mapper, opts Options, jobs chan<- jo
 	return held, ctx.Err()
 }
 
-func envelope(id string, opts Options, d *event.ProfileImported) ([]byte, error) {
-	data, err := json.Marshal(d)
-	if err != nil {
-		return nil, fmt.Errorf("cannot encode the row: %v", err)
-	}
-	return json.Marshal(event.Envelope{ID: id, Type: EventType, Source: EventSource, Tenant: opts.Tenant,
-		OccurredAt: opts.OccurredAt.UTC(), Data: data})
-}
-
 // process runs one batch through the pipeline, retrying rows that failed
 // transiently.
 func process(ctx context.Context, p Processor, rows []row, opts Options) []RowResult {
-	raws := make([][]byte, len(rows))
+	events := make([]ingest.Event, len(rows))
 	for i, r := range rows {
-		raws[i] = r.raw
+		events[i] = r.ev
 	}
-	res := p.Process(ctx, raws)
+	res := p.ProcessEvents(ctx, events)
 	delay := opts.RetryBackoff
 	for attempt := 1; attempt <= opts.Retries; attempt++ {
 		var idx []int
@@ -513,11 +500,11 @@ func process(ctx context.Context, p Processor, rows []row, opts Options) []RowRe
 		case <-ctx.Done():
 		}
 		delay *= 4
-		sub := make([][]byte, len(idx))
+		sub := make([]ingest.Event, len(idx))
 		for k, i := range idx {
-			sub[k] = raws[i]
+			sub[k] = events[i]
 		}
-		again := p.Process(ctx, sub)
+		again := p.ProcessEvents(ctx, sub)
 		for k, i := range idx {
 			res[i] = again[k]
 		}

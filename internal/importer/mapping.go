@@ -8,6 +8,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 	"unicode"
 
 	"github.com/rapportcrm/rapport/ent/schematype"
@@ -241,6 +242,12 @@ func (m *mapper) mapRecord(rec Record, opts Options) (*mapped, error) {
 			continue
 		}
 		if s, ok := v.(string); ok {
+			// Legacy exports are often Latin-1 or Windows-1252: their
+			// accented letters would be stored as U+FFFD, a loss no
+			// re-run could repair.
+			if !utf8.ValidString(s) {
+				return nil, &rowError{col, "is not UTF-8 text (convert the file first, e.g. iconv -f latin1 -t utf-8)"}
+			}
 			v = strings.TrimSpace(s)
 		}
 		canon[col] = v
@@ -268,12 +275,15 @@ func (m *mapper) mapRecord(rec Record, opts Options) (*mapped, error) {
 	if d.System == nil && opts.System != "" {
 		d.System = &opts.System
 	}
-	b, err := json.Marshal(canon)
-	if err != nil {
-		return nil, &rowError{"", fmt.Sprintf("cannot encode the row: %v", err)}
+	if out.key == "" {
+		// Only a row without an id column is known by its content.
+		b, err := json.Marshal(canon)
+		if err != nil {
+			return nil, &rowError{"", fmt.Sprintf("cannot encode the row: %v", err)}
+		}
+		sum := sha256.Sum256(b)
+		out.hash = hex.EncodeToString(sum[:])
 	}
-	sum := sha256.Sum256(b)
-	out.hash = hex.EncodeToString(sum[:])
 	return out, nil
 }
 

@@ -72,6 +72,16 @@ func TestMapRecord(t *testing.T) {
 			t.Errorf("%s=%q: %v", bad.col, bad.val, err)
 		}
 	}
+	// A Latin-1 export is refused row by row, never stored as U+FFFD.
+	_, err = m.mapRecord(Record{Columns: []string{"first_name", "email"}, Values: []any{"Ren\xe9", "r@y.golf"}}, Options{})
+	if re, ok := err.(*rowError); !ok || re.column != "first_name" || !strings.Contains(re.reason, "not UTF-8") {
+		t.Errorf("latin-1: %v", err)
+	}
+	// A row with an id is known by it, not hashed.
+	mp, err = m.mapRecord(Record{Columns: []string{"member_id", "email"}, Values: []any{"7", "x@y.golf"}}, Options{IDColumn: "member_id"})
+	if err != nil || mp.key != "7" || mp.hash != "" {
+		t.Errorf("keyed row: %v %+v", err, mp)
+	}
 	// Placeholders in number fields mean "no value".
 	mp, err = m.mapRecord(Record{Columns: []string{"member_id", "hcp", "email"}, Values: []any{"N/A", "0", "x@y.golf"}}, Options{})
 	if err != nil || mp.data.SCLMemberID != nil || mp.data.Handicap == nil || *mp.data.Handicap != 0 {
