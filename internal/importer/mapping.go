@@ -8,8 +8,8 @@ import (
 	"math"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/rapportcrm/rapport/ent/schematype"
 	"github.com/rapportcrm/rapport/internal/event"
