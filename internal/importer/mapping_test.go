@@ -91,7 +91,7 @@ func TestMapRecord(t *testing.T) {
 
 func TestNDJSONReader(t *testing.T) {
 	in := "\uFEFF{\"id\": 7, \"email\": \"a@b.golf\", \"tags\": [\"x\", \"y\"], \"vip\": true}\n\n" +
-		"[1,2]\n{\"id\": \"8\", \"email\": \"c@d.golf\"}"
+		"[1,2]\n{\"id\": \"8\", \"email\": \"c@d.golf\"}\n{\"id\": 9, \"firstName\": \"Ren\xe9\"}"
 	r, err := NewReader(strings.NewReader(in), NDJSON)
 	if err != nil {
 		t.Fatal(err)
@@ -107,7 +107,8 @@ func TestNDJSONReader(t *testing.T) {
 		}
 		recs = append(recs, rec)
 	}
-	if len(recs) != 3 || recs[0].Line != 1 || recs[1].Line != 3 || recs[1].Err == nil || recs[2].Line != 4 {
+	if len(recs) != 4 || recs[0].Line != 1 || recs[1].Line != 3 || recs[1].Err == nil || recs[2].Line != 4 ||
+		recs[3].Err == nil || !strings.Contains(recs[3].Err.Error(), "not UTF-8") {
 		t.Fatalf("records %+v", recs)
 	}
 	if strings.Join(recs[0].Columns, ",") != "id,email,tags,vip" || recs[0].Values[0] != json.Number("7") || recs[0].Values[3] != true {

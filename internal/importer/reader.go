@@ -10,6 +10,7 @@ import (
 	"io"
 	"path/filepath"
 	"strings"
+	"unicode/utf8"
 )
 
 // Format is the layout of an import file.
@@ -167,6 +168,11 @@ func (n *ndjsonReader) Read() (Record, error) {
 		b = bytes.TrimSpace(b)
 		if len(b) == 0 {
 			continue
+		}
+		// JSON decoding would turn invalid UTF-8 into U+FFFD unnoticed,
+		// as encoding did for CSV cells (see mapRecord).
+		if !utf8.Valid(b) {
+			return Record{Line: n.line, Err: errors.New("the line is not UTF-8 text (convert the file first, e.g. iconv -f latin1 -t utf-8)")}, nil
 		}
 		cols, vals, perr := decodeObject(b)
 		if perr != nil {
