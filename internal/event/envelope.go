@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Envelope is the contract every upstream event follows.
@@ -61,6 +62,11 @@ func Decode(raw []byte) (*Envelope, Payload, error) {
 	spec, err := checkEnvelope(&env)
 	if err != nil {
 		return &env, nil, err
+	}
+	// JSON decoding turns bytes that are not UTF-8 (a producer writing
+	// Latin-1) into U+FFFD; storing that would lose the text unnoticed.
+	if !utf8.Valid(raw) {
+		return &env, nil, invalid("", "not UTF-8 text")
 	}
 	if len(bytes.TrimSpace(env.Data)) == 0 || string(bytes.TrimSpace(env.Data)) == "null" {
 		return &env, nil, invalid("data", "missing")

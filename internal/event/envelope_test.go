@@ -21,6 +21,12 @@ func TestDecodeRejectsTrailingData(t *testing.T) {
 			t.Errorf("%q: %v", raw[len(raw)-10:], err)
 		}
 	}
+	// Text that is not UTF-8 is refused, not stored with U+FFFD, and the
+	// envelope comes back so the rejection is recorded against its id.
+	latin1 := strings.Replace(booked, `"courseName":"Championship"`, "\"courseName\":\"Ch\xe2teau\"", 1)
+	if env, _, err := Decode([]byte(latin1)); err == nil || !strings.Contains(err.Error(), "not UTF-8") || env == nil || env.ID != "tt-1" {
+		t.Errorf("latin-1 envelope: %v %+v", err, env)
+	}
 	// Unknown fields of the data are still refused.
 	bad := strings.Replace(booked, `"holes":18`, `"holes":18,"hole":9`, 1)
 	if _, _, err := Decode([]byte(bad)); err == nil || !strings.Contains(err.Error(), `unknown field "hole"`) {
