@@ -59,6 +59,7 @@ func cmdImport(ctx context.Context, args []string, getenv func(string) string, s
 	fs.IntVar(&opts.BatchSize, "batch", 1000, "rows per pipeline batch")
 	fs.IntVar(&opts.Workers, "workers", 4, "concurrent batches")
 	rejects := fs.String("rejects", "", "write every rejected row to this CSV file")
+	fs.BoolVar(&opts.DryRun, "dry-run", false, "read, validate and resolve every row, write nothing, and say what the import would do")
 	occurred := fs.String("occurred-at", "", "when the imported facts held, RFC 3339 or YYYY-MM-DD (default: now); dates the timeline entries")
 	// Flags may come before and after FILE.
 	var files []string
@@ -170,7 +171,11 @@ func cmdImport(ctx context.Context, args []string, getenv func(string) string, s
 	if sum == nil {
 		return runErr
 	}
-	fmt.Fprintf(stdout, "import of %s into %q (event ids %s:…)\n", path, org.Slug, opts.SourceName)
+	if opts.DryRun {
+		fmt.Fprintf(stdout, "dry run of the import of %s into %q (event ids %s:…): nothing was written\n", path, org.Slug, opts.SourceName)
+	} else {
+		fmt.Fprintf(stdout, "import of %s into %q (event ids %s:…)\n", path, org.Slug, opts.SourceName)
+	}
 	sum.Print(stdout)
 	if n := follow.Pending(); n > 0 {
 		fmt.Fprintf(stderr, "rescoring %d profiles and re-deciding their dynamic segments…\n", n)

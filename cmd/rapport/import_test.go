@@ -49,6 +49,23 @@ func TestImportCommand(t *testing.T) {
 		// matches are members when the command returns.
 		db, org, vips := vipSegment(t, tg, getenv, "pinehurst")
 		tctx := audit.WithActor(tenancy.WithTenant(ctx, org), audit.Actor{ID: "staff-1", Type: "user"})
+		// A dry run first: the same counts, nothing written.
+		profilesBefore := db.Client.CustomerProfile.Query().CountX(tctx)
+		err = run(ctx, []string{"import", "--data-dir", dir, "--tenant", "pinehurst", "--dry-run", "--id-column", "member no",
+			"--map", "Name=displayName", file}, getenv, &out, &errb)
+		if err != nil {
+			t.Fatalf("dry run: %v\n%s", err, errb.String())
+		}
+		for _, want := range []string{"nothing was written", "would be created              1", "would be linked to existing   1", "would be rejected             2"} {
+			if !strings.Contains(out.String(), want) {
+				t.Errorf("dry-run output lacks %q:\n%s", want, out.String())
+			}
+		}
+		if strings.Contains(out.String(), "rescored") || db.Client.CustomerProfile.Query().CountX(tctx) != profilesBefore {
+			t.Errorf("the dry run wrote or followed up:\n%s", out.String())
+		}
+		out.Reset()
+		errb.Reset()
 		err = run(ctx, []string{"import", "--data-dir", dir, "--tenant", "pinehurst", "--system", "MCA v1 ZA", "--id-column", "member no",
 			"--external-id-kind", "mcaV1ZaId", "--map", "Name=displayName", file, "--workers", "2", "--occurred-at", "2024-06-30"}, getenv, &out, &errb)
 		if err != nil {

@@ -30,9 +30,11 @@ const EventType = "profile.imported"
 // EventSource is the source of the events an import produces.
 const EventSource = "import"
 
-// Processor applies batches of events; *ingest.Pipeline is one.
+// Processor applies batches of events, or says what applying them would
+// do; *ingest.Pipeline is one.
 type Processor interface {
 	ProcessEvents(ctx context.Context, events []ingest.Event) []ingest.Result
+	CheckEvents(ctx context.Context, events []ingest.Event) []ingest.Result
 }
 
 // Options configure one import run.
@@ -75,6 +77,11 @@ type Options struct {
 	// OnResult, when set, is called with every row's outcome, one call at
 	// a time but not in line order.
 	OnResult func(RowResult)
+	// DryRun reads, validates and resolves every row as an import would,
+	// against the profiles as they are, and writes nothing: the summary
+	// says what the import would do. A row that repeats a person of an
+	// earlier row counts as linked to that row's profile.
+	DryRun bool
 }
 
 // RowResult is the outcome of one row.
@@ -128,18 +135,25 @@ type Summary struct {
 	Problems []RowResult
 	// Elapsed is the wall time of the run.
 	Elapsed time.Duration
+	// DryRun: nothing was written; the counts are what the import would do.
+	DryRun bool
 }
 
 // Print writes the summary for people.
 func (s *Summary) Print(w io.Writer) {
-	fmt.Fprintf(w, "rows read            %d\n", s.Rows)
-	fmt.Fprintf(w, "created              %d\n", s.Created)
-	fmt.Fprintf(w, "linked to existing   %d\n", s.Linked)
-	fmt.Fprintf(w, "flagged for review   %d\n", s.Flagged)
-	fmt.Fprintf(w, "duplicates           %d\n", s.Duplicates)
-	fmt.Fprintf(w, "rejected             %d\n", s.Rejected)
+	would, width := "", 20
+	if s.DryRun {
+		would, width = "would be ", 29
+	}
+	line := func(label string, n int) { fmt.Fprintf(w, "%-*s %d\n", width, label, n) }
+	line("rows read", s.Rows)
+	line(would+"created", s.Created)
+	line(would+"linked to existing", s.Linked)
+	line(would+"flagged for review", s.Flagged)
+	line("duplicates", s.Duplicates)
+	line(would+"rejected", s.Rejected)
 	if s.Failed > 0 {
-		fmt.Fprintf(w, "failed (re-run)      %d\n", s.Failed)
+		line("failed (re-run)", s.Failed)
 	}
 	rate := 0.0
 	if s.Elapsed > 0 {
@@ -192,10 +206,13 @@ type row struct {
 	keys []string
 }
 
-// job is a batch of rows, or rows rejected before the pipeline (done).
+// job is a batch of rows, or rows settled before the pipeline (done:
+// rejected, or repeating an earlier row's id).
 type job struct {
 	rows []row
 	done []RowResult
+	// repeats: the rows repeat a person of earlier rows.
+	repeats bool
 }
 
 // Run imports every row r yields through p. Rows that are invalid are
@@ -252,13 +269,13 @@ func Run(ctx context.Context, p Processor, r Reader, opts Options) (*Summary, er
 						results <- j.done
 						continue
 					}
-					results <- process(ctx, p, j.rows, opts)
+					results <- process(ctx, p, j.rows, opts, j.repeats)
 				}
 			})
 		}
 	}
 	work(jobs)
-	sum := &Summary{}
+	sum := &Summary{DryRun: opts.DryRun}
 	bar := newBar(opts.Progress, opts.ExpectedRows)
 	collected := make(chan struct{})
 	go func() {
@@ -296,7 +313,7 @@ func Run(ctx context.Context, p Processor, r Reader, opts Options) (*Summary, er
 			held = nil
 		}
 		for _, b := range batches {
-			jobs <- job{rows: b}
+			jobs <- job{rows: b, repeats: true}
 		}
 		close(jobs)
 		wg.Wait()
@@ -400,9 +417,10 @@ func rowKeys(id event.Identity) []string {
 // that repeat an identity key of an earlier row are returned, not sent.
 func feed(ctx context.Context, r Reader, m *mapper, opts Options, jobs chan<- job, rows *int) ([]row, error) {
 	seen := map[string]struct{}{}
+	ids := map[string]bool{}
 	var held []row
 	var batch []row
-	var rejected []RowResult
+	var done []RowResult
 	send := func(j job) error {
 		select {
 		case jobs <- j:
@@ -412,11 +430,11 @@ func feed(ctx context.Context, r Reader, m *mapper, opts Options, jobs chan<- jo
 		}
 	}
 	flush := func() error {
-		if len(rejected) > 0 {
-			if err := send(job{done: rejected}); err != nil {
+		if len(done) > 0 {
+			if err := send(job{done: done}); err != nil {
 				return err
 			}
-			rejected = nil
+			done = nil
 		}
 		if len(batch) > 0 {
 			if err := send(job{rows: batch}); err != nil {
@@ -438,7 +456,7 @@ func feed(ctx context.Context, r Reader, m *mapper, opts Options, jobs chan<- jo
 		}
 		*rows++
 		if rec.Err != nil {
-			rejected = append(rejected, RowResult{Line: rec.Line, Status: ingest.Rejected, Reason: rec.Err.Error()})
+			done = append(done, RowResult{Line: rec.Line, Status: ingest.Rejected, Reason: rec.Err.Error()})
 			continue
 		}
 		mp, err := m.mapRecord(rec, opts)
@@ -448,7 +466,7 @@ func feed(ctx context.Context, r Reader, m *mapper, opts Options, jobs chan<- jo
 			if errors.As(err, &re) {
 				rr.Column, rr.Reason = re.column, re.reason
 			}
-			rejected = append(rejected, rr)
+			done = append(done, rr)
 			continue
 		}
 		key := mp.key
@@ -456,6 +474,14 @@ func feed(ctx context.Context, r Reader, m *mapper, opts Options, jobs chan<- jo
 			key = mp.hash
 		}
 		id := prefix + key
+		// A row with the id of an earlier one is that row again: the
+		// pipeline would find it in the sync log once the earlier one is
+		// in (and a dry run, which records nothing, never would).
+		if ids[id] {
+			done = append(done, RowResult{Line: rec.Line, ID: id, Status: ingest.Duplicate})
+			continue
+		}
+		ids[id] = true
 		ev := ingest.Event{Envelope: event.Envelope{ID: id, Type: EventType, Source: EventSource, Tenant: opts.Tenant,
 			OccurredAt: opts.OccurredAt.UTC()}, Payload: mp.data}
 		rw := row{line: rec.Line, id: id, ev: ev, columns: mp.columns, keys: rowKeys(mp.data.Identity)}
@@ -478,12 +504,16 @@ func feed(ctx context.Context, r Reader, m *mapper, opts Options, jobs chan<- jo
 
 // process runs one batch through the pipeline, retrying rows that failed
 // transiently.
-func process(ctx context.Context, p Processor, rows []row, opts Options) []RowResult {
+func process(ctx context.Context, p Processor, rows []row, opts Options, repeats bool) []RowResult {
 	events := make([]ingest.Event, len(rows))
 	for i, r := range rows {
 		events[i] = r.ev
 	}
-	res := p.ProcessEvents(ctx, events)
+	apply := p.ProcessEvents
+	if opts.DryRun {
+		apply = p.CheckEvents
+	}
+	res := apply(ctx, events)
 	delay := opts.RetryBackoff
 	for attempt := 1; attempt <= opts.Retries; attempt++ {
 		var idx []int
@@ -504,7 +534,7 @@ func process(ctx context.Context, p Processor, rows []row, opts Options) []RowRe
 		for k, i := range idx {
 			sub[k] = events[i]
 		}
-		again := p.ProcessEvents(ctx, sub)
+		again := apply(ctx, sub)
 		for k, i := range idx {
 			res[i] = again[k]
 		}
@@ -518,6 +548,11 @@ func process(ctx context.Context, p Processor, rows []row, opts Options) []RowRe
 		}
 		if rr.Status == ingest.Rejected {
 			rr.Column, rr.Reason = columnOf(x.Reason, r.columns)
+		}
+		if opts.DryRun && repeats && rr.Created {
+			// The earlier row's profile was never written, so the check
+			// could not find it; the import would link this row to it.
+			rr.Created, rr.CustomerID = false, nil
 		}
 		out[i] = rr
 	}

@@ -127,6 +127,25 @@ func TestImportMixedCSV(t *testing.T) {
 		ivy := f.event(t, "p-2", "player.created", "teetime", map[string]any{"teetimePlayerId": "tt-2", "email": "ivy@day.golf"})
 		other := f.event(t, "p-3", "player.created", "teetime", map[string]any{"teetimePlayerId": "tt-3", "phoneNumber": "+27825550199"})
 
+		// A dry run says what the import will do and writes nothing, not
+		// even the rejections.
+		before := f.counts(t)
+		dry, dryLines := f.run(t, mixed, importer.CSV, importer.Options{System: "MCA v1 ZA", BatchSize: 3, Workers: 3, DryRun: true})
+		if !dry.DryRun || dry.Rows != 12 || dry.Created != 4 || dry.Linked != 2 || dry.Flagged != 1 || dry.Duplicates != 1 || dry.Rejected != 5 || dry.Failed != 0 {
+			t.Errorf("dry-run summary %+v", dry)
+		}
+		if after := f.counts(t); after != before {
+			t.Errorf("the dry run wrote: profiles/keys/activities/sync log %v → %v", before, after)
+		}
+		if r := dryLines[2]; r.Status != ingest.Processed || r.Created || *r.CustomerID != *ann.CustomerID {
+			t.Errorf("dry run, line 2 (Ann): %+v", r)
+		}
+		var out strings.Builder
+		dry.Print(&out)
+		if !strings.Contains(out.String(), "would be linked to existing   2\n") {
+			t.Errorf("dry-run summary printed:\n%s", out.String())
+		}
+
 		// Small batches and several workers, so the file spans batches.
 		sum, lines := f.run(t, mixed, importer.CSV, importer.Options{System: "MCA v1 ZA", BatchSize: 3, Workers: 3})
 		t.Logf("summary %+v", sum)
@@ -158,9 +177,8 @@ func TestImportMixedCSV(t *testing.T) {
 		if r := lines[10]; r.Status != ingest.Processed || r.Flagged != 1 || *r.CustomerID != *ivy.CustomerID {
 			t.Errorf("line 10 (Ivy, phone of another profile) was not flagged: %+v", r)
 		}
-		// Line 12 repeats line 3: same id, one of them is the duplicate
-		// (whichever batch committed second).
-		if a, b := lines[3], lines[12]; a.ID != b.ID || !(a.Status == ingest.Duplicate) == !(b.Status == ingest.Duplicate) {
+		// Line 12 repeats line 3: same id, so it is the duplicate.
+		if a, b := lines[3], lines[12]; a.ID != b.ID || a.Status != ingest.Processed || b.Status != ingest.Duplicate {
 			t.Errorf("line 12 repeats line 3: %+v / %+v", a, b)
 		}
 
@@ -191,7 +209,7 @@ func TestImportMixedCSV(t *testing.T) {
 
 		// Running the file again changes nothing: what reached the pipeline
 		// is a duplicate; what could not be converted is rejected again.
-		before := f.counts(t)
+		before = f.counts(t)
 		again, _ := f.run(t, mixed, importer.CSV, importer.Options{System: "MCA v1 ZA", BatchSize: 3, Workers: 3})
 		if again.Rows != 12 || again.Created+again.Linked != 0 || again.Duplicates != 9 || again.Rejected != 3 {
 			t.Errorf("re-run summary %+v", again)

@@ -63,6 +63,8 @@ type batch struct {
 	tenantID uuid.UUID
 	now      time.Time
 	region   string
+	// dry stops the batch once its events are resolved (CheckEvents).
+	dry bool
 
 	owners    identity.Owners
 	created   map[uuid.UUID]*newProfile
@@ -87,8 +89,9 @@ type linkedKey struct {
 	source   string
 }
 
-// applyBatch runs one tenant's items in one transaction.
-func (p *Pipeline) applyBatch(ctx context.Context, items []*item) (map[int]Result, *postCommit, error) {
+// applyBatch runs one tenant's items in one transaction; a dry run
+// resolves them and rolls back without writing.
+func (p *Pipeline) applyBatch(ctx context.Context, items []*item, dry bool) (map[int]Result, *postCommit, error) {
 	org := items[0].org
 	ctx = tenancy.WithTenant(ctx, org.ID)
 	ctx = audit.Suppress(audit.WithActor(ctx, audit.Actor{ID: items[0].env.Source, Type: "event"}))
@@ -101,12 +104,15 @@ func (p *Pipeline) applyBatch(ctx context.Context, items []*item) (map[int]Resul
 		created: map[uuid.UUID]*newProfile{}, facts: map[uuid.UUID][]event.Facts{},
 		stages: map[uuid.UUID]customerprofile.LifecycleStage{}, metrics: map[uuid.UUID]*metrics{},
 		cands: map[[2]uuid.UUID]*ent.DuplicateCandidateCreate{}, results: map[int]Result{},
-		touched: map[uuid.UUID]bool{},
+		touched: map[uuid.UUID]bool{}, dry: dry,
 	}
 	post, err := b.run(ctx, items)
-	if err != nil {
+	if err != nil || dry {
 		_ = tx.Rollback()
-		return nil, nil, err
+		if err != nil {
+			return nil, nil, err
+		}
+		return b.results, nil, nil
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, nil, err
@@ -150,6 +156,9 @@ func (b *batch) run(ctx context.Context, items []*item) (*postCommit, error) {
 	// the batch are visible to later ones through owners.
 	for _, w := range work {
 		b.resolve(w.it, w.keys)
+	}
+	if b.dry {
+		return nil, nil
 	}
 	if err := b.write(ctx); err != nil {
 		return nil, err

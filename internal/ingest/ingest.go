@@ -123,7 +123,7 @@ func (p *Pipeline) Process(ctx context.Context, raws [][]byte) []Result {
 	for i, raw := range raws {
 		decoded[i].env, decoded[i].payload, decoded[i].err = event.Decode(raw)
 	}
-	return p.apply(ctx, decoded)
+	return p.apply(ctx, decoded, false)
 }
 
 // Event is an envelope with its payload built in Go, for ProcessEvents.
@@ -136,6 +136,21 @@ type Event struct {
 // checked as Process checks what it decodes (event.Check), without the
 // JSON encoding and decoding in between.
 func (p *Pipeline) ProcessEvents(ctx context.Context, events []Event) []Result {
+	return p.apply(ctx, checkEvents(events), false)
+}
+
+// CheckEvents says what ProcessEvents would do with events and writes
+// nothing: each result is processed (Created, or linked to the profile in
+// CustomerID), duplicate (processed before) or rejected with its reason, as
+// the events' transaction found them before it was rolled back. Events of
+// one call see each other's would-be profiles; those of separate calls do
+// not, and nothing is recorded, rejections included.
+func (p *Pipeline) CheckEvents(ctx context.Context, events []Event) []Result {
+	return p.apply(ctx, checkEvents(events), true)
+}
+
+// checkEvents runs event.Check on events built in Go.
+func checkEvents(events []Event) []decodedEvent {
 	decoded := make([]decodedEvent, len(events))
 	for i := range events {
 		env := events[i].Envelope
@@ -145,7 +160,7 @@ func (p *Pipeline) ProcessEvents(ctx context.Context, events []Event) []Result {
 			d.payload = events[i].Payload
 		}
 	}
-	return p.apply(ctx, decoded)
+	return decoded
 }
 
 // decodedEvent is one event of a batch as read: its envelope (nil when it
@@ -156,8 +171,9 @@ type decodedEvent struct {
 	err     error
 }
 
-// apply groups a batch's events by organization and applies each group.
-func (p *Pipeline) apply(ctx context.Context, events []decodedEvent) []Result {
+// apply groups a batch's events by organization and applies each group;
+// a dry run rolls every group back and records no rejection.
+func (p *Pipeline) apply(ctx context.Context, events []decodedEvent, dry bool) []Result {
 	results := make([]Result, len(events))
 	groups := map[uuid.UUID][]*item{}
 	var orgOrder []uuid.UUID
@@ -197,10 +213,12 @@ func (p *Pipeline) apply(ctx context.Context, events []decodedEvent) []Result {
 		groups[org.ID] = append(groups[org.ID], it)
 	}
 	for _, orgID := range orgOrder {
-		p.processGroup(ctx, groups[orgID], results)
+		p.processGroup(ctx, groups[orgID], results, dry)
 	}
 	for _, items := range rejectedByOrg {
-		p.recordRejections(ctx, items, results)
+		if !dry {
+			p.recordRejections(ctx, items, results)
+		}
 	}
 	return results
 }
@@ -208,17 +226,19 @@ func (p *Pipeline) apply(ctx context.Context, events []decodedEvent) []Result {
 // processGroup applies one tenant's events: the whole group in one
 // transaction, retried when it lost a race, split in halves when it fails
 // otherwise, down to single events whose failure is then their own.
-func (p *Pipeline) processGroup(ctx context.Context, items []*item, results []Result) {
+func (p *Pipeline) processGroup(ctx context.Context, items []*item, results []Result, dry bool) {
 	var err error
 	for attempt := 1; attempt <= maxAttempts; attempt++ {
 		var out map[int]Result
 		var post *postCommit
-		out, post, err = p.applyBatch(ctx, items)
+		out, post, err = p.applyBatch(ctx, items, dry)
 		if err == nil {
 			for i, r := range out {
 				results[i] = r
 			}
-			p.afterCommit(ctx, post)
+			if !dry {
+				p.afterCommit(ctx, post)
+			}
 			return
 		}
 		if !retryable(err) || ctx.Err() != nil {
@@ -228,8 +248,8 @@ func (p *Pipeline) processGroup(ctx context.Context, items []*item, results []Re
 	}
 	if len(items) > 1 && ctx.Err() == nil {
 		mid := len(items) / 2
-		p.processGroup(ctx, items[:mid], results)
-		p.processGroup(ctx, items[mid:], results)
+		p.processGroup(ctx, items[:mid], results, dry)
+		p.processGroup(ctx, items[mid:], results, dry)
 		return
 	}
 	for _, it := range items {
@@ -237,7 +257,9 @@ func (p *Pipeline) processGroup(ctx context.Context, items []*item, results []Re
 		if permanent(err) {
 			r.Status, r.Reason = Rejected, err.Error()
 			results[it.idx] = r
-			p.recordRejections(ctx, []*item{it}, results)
+			if !dry {
+				p.recordRejections(ctx, []*item{it}, results)
+			}
 			continue
 		}
 		r.Status, r.Reason, r.Err = Failed, err.Error(), err
