@@ -20,8 +20,14 @@ import (
 // postEvents sends a body to /events and decodes the response.
 func (s *server) postEvents(token string, body any) (int, map[string]any) {
 	s.t.Helper()
+	return s.postEventsTo("/events", token, body)
+}
+
+// postEventsTo is postEvents to path (with a query, say).
+func (s *server) postEventsTo(path, token string, body any) (int, map[string]any) {
+	s.t.Helper()
 	b, _ := json.Marshal(body)
-	req, _ := http.NewRequest(http.MethodPost, s.url+"/events", bytes.NewReader(b))
+	req, _ := http.NewRequest(http.MethodPost, s.url+path, bytes.NewReader(b))
 	req.Header.Set("Content-Type", "application/json")
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
@@ -84,6 +90,21 @@ func TestEventIntakeTimelineAndResolution(t *testing.T) {
 			events = append(events, evt(fmt.Sprintf("b-%d", i), "teetime.booked", "teetime", "club-ev", map[string]any{
 				"teetimePlayerId": "tp-1", "bookingId": fmt.Sprintf("bk-%d", i), "teeTime": time.Now().Add(time.Duration(i+1) * 24 * time.Hour).Format(time.RFC3339), "courseName": "Championship"}))
 		}
+		// A dry run answers as the post will and writes nothing: the real
+		// post below still creates and processes everything.
+		st, dry := s.postEventsTo("/events?dryRun=true", key, events)
+		if st != http.StatusOK || dry["dryRun"] != true {
+			t.Fatalf("dry run: %d %v", st, dry)
+		}
+		dr := dry["results"].([]any)
+		if str(dr[0], "status") != "processed" || str(dr[0], "created") != "true" || str(dr[0], "customerId") != "<nil>" ||
+			str(dr[0], "activityId") != "<nil>" || str(dr[1], "status") != "processed" || str(dr[4], "status") != "rejected" ||
+			!strings.Contains(str(dr[5], "reason"), "e-mail") {
+			t.Errorf("dry-run results: %v", dr)
+		}
+		if st, res := s.postEventsTo("/events?dryRun=maybe", key, events[:1]); st != http.StatusBadRequest {
+			t.Errorf("dryRun=maybe: %d %v", st, res)
+		}
 		st, res := s.postEvents(key, events)
 		if st != http.StatusOK {
 			t.Fatalf("post events: %d %v", st, res)
@@ -97,6 +118,9 @@ func TestEventIntakeTimelineAndResolution(t *testing.T) {
 			t.Errorf("reasons: %v / %v", results[4], results[5])
 		}
 		id := str(results[0], "customerId")
+		if str(results[0], "activityId") == "<nil>" {
+			t.Errorf("no timeline entry id: %v", results[0])
+		}
 		if str(results[1], "customerId") != id {
 			t.Fatalf("player not linked to member: %v", results[1])
 		}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/rapportcrm/rapport/internal/apperr"
@@ -14,9 +15,11 @@ import (
 	"github.com/rapportcrm/rapport/internal/ingest"
 )
 
-// EventIntake processes a batch of raw event envelopes.
+// EventIntake processes a batch of raw event envelopes, or says what
+// processing them would do.
 type EventIntake interface {
 	Process(ctx context.Context, raws [][]byte) []ingest.Result
+	Check(ctx context.Context, raws [][]byte) []ingest.Result
 }
 
 const (
@@ -28,7 +31,9 @@ const (
 // from an upstream service authenticated with an API key (or a token) that
 // has crm:admin. Events are processed before the response, which carries one
 // result per event. The caller's organization is the only tenant it may post
-// for; an envelope without a tenant gets the caller's.
+// for; an envelope without a tenant gets the caller's. With ?dryRun=true the
+// events are validated and resolved but nothing is written: an upstream team
+// can try its payloads against the real profiles.
 func eventsHandler(intake EventIntake) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := auth.Require(r.Context(), auth.ScopeAdmin); err != nil {
@@ -40,6 +45,15 @@ func eventsHandler(intake EventIntake) http.Handler {
 			return
 		}
 		org, _ := OrganizationFrom(r.Context())
+		dry := false
+		if v := r.URL.Query().Get("dryRun"); v != "" {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				writeGraphQLError(w, http.StatusBadRequest, apperr.New(apperr.Invalid, "dryRun: %q is not true or false", v))
+				return
+			}
+			dry = b
+		}
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxEventBody))
 		if err != nil {
 			var mbe *http.MaxBytesError
@@ -90,7 +104,11 @@ func eventsHandler(intake EventIntake) http.Handler {
 			batch, at = append(batch, raw), append(at, i)
 		}
 		if len(batch) > 0 {
-			for j, res := range intake.Process(r.Context(), batch) {
+			apply := intake.Process
+			if dry {
+				apply = intake.Check
+			}
+			for j, res := range apply(r.Context(), batch) {
 				results[at[j]] = res
 			}
 		}
@@ -102,6 +120,10 @@ func eventsHandler(intake EventIntake) http.Handler {
 		if summary[ingest.Failed] > 0 {
 			status = http.StatusServiceUnavailable // retry the batch; processed events dedup
 		}
-		writeJSON(w, status, map[string]any{"results": results, "summary": summary})
+		out := map[string]any{"results": results, "summary": summary}
+		if dry {
+			out["dryRun"] = true
+		}
+		writeJSON(w, status, out)
 	})
 }

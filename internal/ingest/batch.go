@@ -339,14 +339,25 @@ func (b *batch) resolve(it *item, keys identity.Keys) {
 			}
 		}
 	}
+	var actID *uuid.UUID
 	if ef.Activity != nil {
-		b.acts = append(b.acts, b.activityRow(id, it, ef.Activity))
+		row := b.activityRow(id, it, ef.Activity)
+		b.acts = append(b.acts, row)
+		actID = &row.ID
 	}
 	mt.ltvCents += ef.AmountCents
 	cid := id
 	r := b.processed(it, &cid, created)
 	r.Linked = len(m.Unowned)
 	r.Flagged = len(m.Conflicts)
+	r.ActivityID = actID
+	if b.dry {
+		// Ids of rows a dry run never writes would name nothing.
+		r.ActivityID = nil
+		if created {
+			r.CustomerID = nil
+		}
+	}
 	b.results[it.idx] = r
 }
 

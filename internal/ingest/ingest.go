@@ -57,7 +57,7 @@ type Result struct {
 	Linked int `json:"linked,omitempty"`
 	// Flagged counts duplicate candidates raised for review.
 	Flagged int `json:"flagged,omitempty"`
-	// ActivityID is the timeline entry written.
+	// ActivityID is the timeline entry written (none in a dry run).
 	ActivityID *uuid.UUID `json:"activityId,omitempty"`
 	// Err is set for Failed.
 	Err error `json:"-"`
@@ -119,11 +119,16 @@ const maxAttempts = 4
 // Process applies a batch of raw envelopes and returns one result per
 // envelope, in order. Effects are committed before it returns.
 func (p *Pipeline) Process(ctx context.Context, raws [][]byte) []Result {
+	return p.apply(ctx, decodeEvents(raws), false)
+}
+
+// decodeEvents runs event.Decode on raw envelopes.
+func decodeEvents(raws [][]byte) []decodedEvent {
 	decoded := make([]decodedEvent, len(raws))
 	for i, raw := range raws {
 		decoded[i].env, decoded[i].payload, decoded[i].err = event.Decode(raw)
 	}
-	return p.apply(ctx, decoded, false)
+	return decoded
 }
 
 // Event is an envelope with its payload built in Go, for ProcessEvents.
@@ -147,6 +152,11 @@ func (p *Pipeline) ProcessEvents(ctx context.Context, events []Event) []Result {
 // not, and nothing is recorded, rejections included.
 func (p *Pipeline) CheckEvents(ctx context.Context, events []Event) []Result {
 	return p.apply(ctx, checkEvents(events), true)
+}
+
+// Check is CheckEvents for raw envelopes: what Process would do with them.
+func (p *Pipeline) Check(ctx context.Context, raws [][]byte) []Result {
+	return p.apply(ctx, decodeEvents(raws), true)
 }
 
 // checkEvents runs event.Check on events built in Go.
