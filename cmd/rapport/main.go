@@ -26,7 +26,8 @@ Usage:
   rapport migrate [--data-dir ./data]
   rapport token   --tenant SLUG --role ROLE [--user ID] [--ttl 24h]
   rapport seed    --tenant SLUG --profiles N
-  rapport import  --tenant SLUG [--map COL=FIELD]… [--id-column COL] [--system NAME] [--rejects FILE] FILE.csv|FILE.ndjson
+  rapport import  --tenant SLUG [--map COL=FIELD]… [--id-column COL] [--system NAME] [--rejects FILE] [--dry-run] FILE.csv|FILE.ndjson
+  rapport dead-letters list [--limit N] [--after ID] | show ID | replay (--all | ID…) | drop (--all | ID…)
 
 Environment:
   RAPPORT_ADDR, RAPPORT_DATA_DIR   defaults for --addr and --data-dir
@@ -56,6 +57,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return cmdSeed(ctx, args[1:], getenv, stdout, stderr)
 	case "import":
 		return cmdImport(ctx, args[1:], getenv, stdout, stderr)
+	case "dead-letters":
+		return cmdDeadLetters(ctx, args[1:], getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

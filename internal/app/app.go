@@ -94,7 +94,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	}
 	db.Client.Use(audit.Hook())
 	if cfg.RedisURL != "" {
-		if a.Redis, err = connectRedis(ctx, cfg.RedisURL); err != nil {
+		if a.Redis, err = ConnectRedis(ctx, cfg.RedisURL); err != nil {
 			db.Close()
 			return nil, err
 		}

@@ -104,7 +104,7 @@ func (b *BulkFollowup) Run(ctx context.Context) (BulkResult, error) {
 // service replicas' live subscribers, for one-shot commands, and the
 // function that closes it.
 func RedisPublisher(ctx context.Context, url string) (*pubsub.RedisHub, func() error, error) {
-	client, err := connectRedis(ctx, url)
+	client, err := ConnectRedis(ctx, url)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -117,9 +117,9 @@ func RedisPublisher(ctx context.Context, url string) (*pubsub.RedisHub, func() e
 	return hub, client.Close, nil
 }
 
-// connectRedis opens a client on RAPPORT_REDIS_URL and checks that Redis
+// ConnectRedis opens a client on RAPPORT_REDIS_URL and checks that Redis
 // answers.
-func connectRedis(ctx context.Context, url string) (*redis.Client, error) {
+func ConnectRedis(ctx context.Context, url string) (*redis.Client, error) {
 	opts, err := redis.ParseURL(url)
 	if err != nil {
 		return nil, fmt.Errorf("parse RAPPORT_REDIS_URL: %w", err)
