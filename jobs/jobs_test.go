@@ -6,20 +6,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/rapportcrm/rapport/internal/testenv"
 )
 
 // TestClaimOnce: of several replicas sharing Redis, one runs a given slot.
 func TestClaimOnce(t *testing.T) {
-	url, prefix := testenv.Redis(t)
-	if url == "" {
-		t.Skip("RAPPORT_TEST_REDIS_URL not set")
-	}
-	opts, _ := redis.ParseURL(url)
-	rdb := redis.NewClient(opts)
-	defer rdb.Close()
+	rdb, _, prefix := testenv.RedisClient(t)
 	a, b := New(rdb, prefix, slog.Default()), New(rdb, prefix, slog.Default())
 	ctx := context.Background()
 	if !a.claim(ctx, "j", "202611221100", time.Minute) {

@@ -13,16 +13,7 @@ import (
 // TestDeadLettersCommand lists dead letters, replays one to the stream it
 // came from and drops the rest.
 func TestDeadLettersCommand(t *testing.T) {
-	url, prefix := testenv.Redis(t)
-	if url == "" {
-		t.Skip("RAPPORT_TEST_REDIS_URL not set")
-	}
-	opts, err := redis.ParseURL(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc := redis.NewClient(opts)
-	defer rc.Close()
+	rc, url, prefix := testenv.RedisClient(t)
 	ctx := context.Background()
 	dead, in := prefix+"rapport:dead", prefix+"rapport:in:scl"
 	var ids []string

@@ -190,6 +190,24 @@ func Redis(t testing.TB) (url, prefix string) {
 	return url, prefix
 }
 
+// RedisClient is Redis with a client on it, closed when the test ends; the
+// test is skipped when Redis is not configured (and fails when CI requires
+// the services).
+func RedisClient(t testing.TB) (client *redis.Client, url, prefix string) {
+	t.Helper()
+	url, prefix = Redis(t)
+	if url == "" {
+		t.Skip("RAPPORT_TEST_REDIS_URL not set")
+	}
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		t.Fatalf("RAPPORT_TEST_REDIS_URL: %v", err)
+	}
+	client = redis.NewClient(opts)
+	t.Cleanup(func() { client.Close() })
+	return client, url, prefix
+}
+
 // Open opens the target's database, applies the migrations and installs the
 // audit hook, as the service does; it is closed when the test ends.
 func Open(t testing.TB, tg Target) *database.DB {
