@@ -100,12 +100,25 @@ func runImport(ctx context.Context, cfg config, stdout, stderr io.Writer) ([]ver
 	}
 	defer svc.Close()
 	svc.Client.Use(audit.Hook())
-	first, err := importFile(ctx, svc, org.Slug, path, stderr)
+	// A dry run first, as a careful operator would: what it says must be
+	// what the import then does, and it must write nothing.
+	dry, err := importFile(ctx, svc, org.Slug, path, stderr, true)
+	if err != nil {
+		return nil, err
+	}
+	printSummary(stdout, "dry run", dry)
+	if n, err := countProfiles(ctx, db.SQL, org.ID); err != nil || n != 0 {
+		return nil, fmt.Errorf("the dry run wrote %d profiles (%v)", n, err)
+	}
+	first, err := importFile(ctx, svc, org.Slug, path, stderr, false)
 	if err != nil {
 		return nil, err
 	}
 	printSummary(stdout, "first import", first)
-	again, err := importFile(ctx, svc, org.Slug, path, stderr)
+	if dry.Created != first.Created || dry.Linked != first.Linked || dry.Rejected != first.Rejected {
+		fmt.Fprintf(stdout, "  the dry run's counts differ from the import's\n")
+	}
+	again, err := importFile(ctx, svc, org.Slug, path, stderr, false)
 	if err != nil {
 		return nil, err
 	}
@@ -134,8 +147,8 @@ func runImport(ctx context.Context, cfg config, stdout, stderr io.Writer) ([]ver
 // import command does with its default flags: the rows counted for the
 // progress bar, the pipeline without live publishing, batches of 1,000 on
 // 4 workers, the event ids prefixed by the file's base name, then the
-// follow-up of the profiles it changed.
-func importFile(ctx context.Context, db *database.DB, tenant, path string, progress io.Writer) (*imported, error) {
+// follow-up of the profiles it changed; dry is its --dry-run.
+func importFile(ctx context.Context, db *database.DB, tenant, path string, progress io.Writer, dry bool) (*imported, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -164,7 +177,7 @@ func importFile(ctx context.Context, db *database.DB, tenant, path string, progr
 	defer restoreGC()
 	sum, err := importer.Run(ctx, p, r, importer.Options{
 		Tenant: org.Slug, SourceName: filepath.Base(path), System: importSystem,
-		BatchSize: 1000, Workers: 4, ExpectedRows: n - 1, Progress: progress,
+		BatchSize: 1000, Workers: 4, ExpectedRows: n - 1, Progress: progress, DryRun: dry,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("import: %w", err)
