@@ -13,6 +13,7 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	entsql "entgo.io/ent/dialect/sql"
@@ -528,15 +529,34 @@ func (s *Service) Preview(ctx context.Context, combinator st.Combinator, rules [
 	// 190 ms with it against 40 ms with a plan for the values.
 	ctx = sqlplan.PerExecution(ctx)
 	q := s.client.CustomerProfile.Query().Where(Predicate(r))
-	n, err := q.Clone().Count(ctx)
+	if first <= 0 {
+		n, err := q.Count(ctx)
+		return n, []*ent.CustomerProfile{}, err
+	}
+	// The first members are read on a connection of their own while the
+	// count runs: the count is the slow part (it visits every match), and
+	// the page no longer waits for it (spec rules on 1M profiles: count
+	// ~185 ms, page ~23 ms).
+	var (
+		members []*ent.CustomerProfile
+		pageErr error
+		wg      sync.WaitGroup
+	)
+	// Cloned before either runs: running a query mutates it.
+	page := q.Clone().Order(ent.Desc(customerprofile.FieldCreatedAt), ent.Desc(customerprofile.FieldID)).Limit(first)
+	wg.Go(func() { members, pageErr = page.All(ctx) })
+	n, err := q.Count(ctx)
+	wg.Wait()
 	if err != nil {
 		return 0, nil, err
 	}
-	if first <= 0 || n == 0 {
-		return n, []*ent.CustomerProfile{}, nil
+	if pageErr != nil {
+		return 0, nil, pageErr
 	}
-	members, err := q.Order(ent.Desc(customerprofile.FieldCreatedAt), ent.Desc(customerprofile.FieldID)).Limit(first).All(ctx)
-	return n, members, err
+	if members == nil {
+		members = []*ent.CustomerProfile{}
+	}
+	return n, members, nil
 }
 
 // MembersPredicate selects the profiles that are members of the segment.
