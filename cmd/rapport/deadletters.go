@@ -35,6 +35,9 @@ func cmdDeadLetters(ctx context.Context, args []string, getenv func(string) stri
 		return fmt.Errorf("dead-letters: %w", err)
 	}
 	ids := fs.Args()
+	if *limit < 1 {
+		return errors.New("dead-letters: --limit must be at least 1")
+	}
 	url := getenv("RAPPORT_REDIS_URL")
 	if url == "" {
 		return errors.New("dead-letters: RAPPORT_REDIS_URL is not set (without Redis, events are posted to /events, which answers each one; nothing is dead-lettered)")

@@ -112,6 +112,14 @@ func (p *Pipeline) applyBatch(ctx context.Context, items []*item, dry bool) (map
 		if err != nil {
 			return nil, nil, err
 		}
+		for i, r := range b.results {
+			// Ids of rows a dry run never writes would name nothing.
+			r.ActivityID = nil
+			if r.Created {
+				r.CustomerID = nil
+			}
+			b.results[i] = r
+		}
 		return b.results, nil, nil
 	}
 	if err := tx.Commit(); err != nil {
@@ -351,13 +359,6 @@ func (b *batch) resolve(it *item, keys identity.Keys) {
 	r.Linked = len(m.Unowned)
 	r.Flagged = len(m.Conflicts)
 	r.ActivityID = actID
-	if b.dry {
-		// Ids of rows a dry run never writes would name nothing.
-		r.ActivityID = nil
-		if created {
-			r.CustomerID = nil
-		}
-	}
 	b.results[it.idx] = r
 }
 

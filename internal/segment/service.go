@@ -544,12 +544,21 @@ func (s *Service) Preview(ctx context.Context, combinator st.Combinator, rules [
 	)
 	// Cloned before either runs: running a query mutates it.
 	page := q.Clone().Order(ent.Desc(customerprofile.FieldCreatedAt), ent.Desc(customerprofile.FieldID)).Limit(first)
-	wg.Go(func() { members, pageErr = page.All(ctx) })
+	pageCtx, cancelPage := context.WithCancel(ctx)
+	defer cancelPage()
+	wg.Go(func() { members, pageErr = page.All(pageCtx) })
 	n, err := q.Count(ctx)
-	wg.Wait()
-	if err != nil {
-		return 0, nil, err
+	if err != nil || n == 0 {
+		// No page to wait for: with nothing to find, a page planned for a
+		// few matches could walk every profile by creation date.
+		cancelPage()
+		wg.Wait()
+		if err != nil {
+			return 0, nil, err
+		}
+		return 0, []*ent.CustomerProfile{}, nil
 	}
+	wg.Wait()
 	if pageErr != nil {
 		return 0, nil, pageErr
 	}
