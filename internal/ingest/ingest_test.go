@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"testing"
 	"time"
@@ -187,6 +188,82 @@ func TestConcurrentEventsForOneNewPersonMakeOneProfile(t *testing.T) {
 		p := f.db.Client.CustomerProfile.Query().OnlyX(f.ctx)
 		if p.ActivityCount30d != 50 || f.db.Client.Activity.Query().CountX(f.ctx) != 50 {
 			t.Errorf("activity count %d", p.ActivityCount30d)
+		}
+	})
+}
+
+// TestConcurrentBatchesOverSharedProfiles: batches that touch the same
+// profiles in different orders, some changing only their metrics and some
+// their facts too, all commit (the profiles are locked in id order, so no
+// batch waits on another in a cycle), and the relative metric updates add up.
+func TestConcurrentBatchesOverSharedProfiles(t *testing.T) {
+	testenv.ForEach(t, func(t *testing.T, tg testenv.Target) {
+		f := setup(t, tg)
+		const people, workers, rounds = 40, 6, 4
+		var seedEvents [][]byte
+		for i := range people {
+			seedEvents = append(seedEvents, env(fmt.Sprintf("m-%d", i), "member.created", "scl",
+				map[string]any{"sclMemberId": 5000 + i, "email": fmt.Sprintf("p%d@club.golf", i), "firstName": "P", "lastName": fmt.Sprint(i)}))
+		}
+		for i, r := range f.p.Process(context.Background(), seedEvents) {
+			if r.Status != ingest.Processed {
+				t.Fatalf("member %d: %+v", i, r)
+			}
+		}
+		var wg sync.WaitGroup
+		errs := make(chan string, workers*rounds*people)
+		for w := range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for r := range rounds {
+					batch := make([][]byte, 0, people)
+					// Each batch walks the people in an order of its own.
+					for _, i := range rand.New(rand.NewPCG(uint64(w), uint64(r))).Perm(people) {
+						id := fmt.Sprintf("w%d-r%d-%d", w, r, i)
+						if (w+r+i)%5 == 0 {
+							// A fact: the tier changes with the payment's batch.
+							batch = append(batch, env(id, "member.updated", "scl",
+								map[string]any{"sclMemberId": 5000 + i, "membershipTier": fmt.Sprintf("T%d", w)}))
+							continue
+						}
+						batch = append(batch, env(id, "payment.received", "scl",
+							map[string]any{"sclMemberId": 5000 + i, "paymentId": id, "amountCents": 100, "currency": "zar"}))
+					}
+					for _, res := range f.p.Process(context.Background(), batch) {
+						if res.Status != ingest.Processed {
+							errs <- fmt.Sprintf("worker %d round %d: %+v", w, r, res)
+						}
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for e := range errs {
+			t.Error(e)
+		}
+		var payments int64
+		ltv := map[string]int64{}
+		for w := range workers {
+			for r := range rounds {
+				for i := range people {
+					if (w+r+i)%5 != 0 {
+						ltv[fmt.Sprintf("p%d@club.golf", i)] += 100
+						payments++
+					}
+				}
+			}
+		}
+		var sum int64
+		for _, p := range f.db.Client.CustomerProfile.Query().AllX(f.ctx) {
+			sum += p.LifetimeValue
+			if want := ltv[*p.Email]; p.LifetimeValue != want {
+				t.Errorf("%s: lifetime value %d, want %d", *p.Email, p.LifetimeValue, want)
+			}
+		}
+		if sum != payments*100 {
+			t.Errorf("lifetime values add up to %d, want %d", sum, payments*100)
 		}
 	})
 }
