@@ -476,7 +476,7 @@ func vacuumWithoutAutovacuum(ctx context.Context, db *sql.DB, stdout io.Writer) 
 // pages in the cache instead of the measured ones. Measured on a 2-core
 // machine whose disk served reads in ~60 ms: the first full score
 // recompute took 118.1 s cold against 30.9 s warm, ingestion 7,231 events/s
-// against 11,228–13,567. The vacuum before does not warm the cache: it
+// against 10,189–14,245. The vacuum before does not warm the cache: it
 // skips the pages the visibility map marks all-visible. Where the extension
 // cannot be created (it needs a superuser), the run goes on as it is.
 func prewarm(ctx context.Context, db *sql.DB, stdout io.Writer) {
